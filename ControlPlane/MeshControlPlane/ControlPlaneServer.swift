@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import MeshCore
+import MeshIdentity
+import MeshTLS
+import ServiceLifecycle
+import X509
+
+/// `mesh-control serve`: loads (or on first start creates) the CA and admin credential, then serves the
+/// Identity, Discovery and Admin APIs over mTLS until SIGTERM.
+public struct ControlPlaneServer: Service {
+    let configuration: ControlPlaneConfiguration
+    let logger: Logger
+    /// Told the bound address once the listener is up (tests, and the startup log line).
+    let onListening: @Sendable (HostPort) -> Void
+
+    public init(configuration: ControlPlaneConfiguration, logger: Logger, onListening: @escaping @Sendable (HostPort) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Startup failures (corrupt or world-readable CA key, unusable data dir) throw `MeshError` before
+    /// any socket opens.
+    public func prepare() throws -> PreparedControlPlane {
+        let dir = configuration.dataDir
+        try SecureFiles.makeDirectory(dir)
+        let (ca, created) = try CAFiles.loadOrCreate(dataDir: dir, trustDomain: configuration.trustDomain)
+        if created { logger.notice("created root CA", metadata: ["pin": "\(ca.pin)", "dir": "\(dir)/ca"]) }
+        let tokens = try TokenRegistry(path: dir + "/tokens.json", caPin: ca.pin)
+        let adminKey = try AdminFiles.loadOrCreateKey(dataDir: dir)
+        return PreparedControlPlane(ca: ca, tokens: tokens, adminKey: adminKey)
+    }
+
+    public func run() async throws {
+        let prepared = try prepare()
+        try await serve(prepared)
+    }
+
+    func serve(_ prepared: PreparedControlPlane) async throws {
+        let ca = prepared.ca
+        let td = configuration.trustDomain
+        // The serving certificate is minted per start; its chain includes the root so that a client
+        // holding only the CA pin (from a join token) can check it.
+        let serverKey = P256.Signing.PrivateKey()
+        let serverCert = try ca.issue(identity: .controlPlane(in: td), publicKey: .init(serverKey.publicKey), lifetime: .seconds(365 * 86400))
+        let verifier = PeerVerifier(trustDomain: td, bundle: { ca.bundle })
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: configuration.listen.host, port: configuration.listen.port),
+            transportSecurity: .mTLS(
+                certificateChain: [.bytes(serverCert.derBytes, format: .der), .bytes(ca.root.derBytes, format: .der)],
+                privateKey: .bytes(Array(serverKey.pemRepresentation.utf8), format: .pem)
+            ) { tls in
+                tls.trustRoots = .certificates([.bytes(ca.root.derBytes, format: .der)])
+                tls.customVerificationCallback = verifier.callback(.workloadOrEnrolment)
+            },
+            config: .defaults
+        )
+        let registry = EndpointRegistry()
+        let server = GRPCServer(
+            transport: transport,
+            services: [
+                IdentityAPI(ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
+                DiscoveryAPI(registry: registry, trustDomain: td, logger: logger),
+                AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
+            ]
+        )
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await withGracefulShutdownHandler {
+                    try await server.serve()
+                } onGracefulShutdown: {
+                    server.beginGracefulShutdown()
+                }
+            }
+            let bound: HostPort
+            do {
+                let address = try await transport.listeningAddress
+                guard let v4 = address.ipv4 else { throw MeshError(.invalidAddress, "listener bound to a non-IPv4 address") }
+                bound = HostPort(host: v4.host, port: v4.port)
+            } catch {
+                throw MeshError(.invalidAddress, "cannot listen on \(configuration.listen): \(error)")
+            }
+            try AdminFiles.writeCredential(
+                dataDir: configuration.dataDir, server: bound, ca: ca, key: prepared.adminKey, logger: logger)
+            logger.notice("control plane listening", metadata: ["address": "\(bound)", "trust_domain": "\(td)"])
+            onListening(bound)
+        }
+    }
+}
+
+/// State loaded before the listener opens.
+public struct PreparedControlPlane: Sendable {
+    let ca: CertificateAuthority
+    let tokens: TokenRegistry
+    let adminKey: P256.Signing.PrivateKey
+}

@@ -1,0 +1,50 @@
+import MeshCore
+
+/// Everything `mesh-control serve` needs, with every default in one place, validated once.
+public struct ControlPlaneConfiguration: Sendable {
+    public var dataDir: String
+    public var listen: HostPort
+    public var trustDomain: TrustDomain
+    /// Lifetime of workload certificates.
+    public var certificateLifetime: Duration
+    public var logLevel: String
+
+    public static let flags: Set<String> = ["data-dir", "listen", "trust-domain", "cert-ttl", "log-level"]
+
+    public init(dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
+                trustDomain: TrustDomain = .default, certificateLifetime: Duration = .seconds(86400), logLevel: String = "info") {
+        self.dataDir = dataDir
+        self.listen = listen
+        self.trustDomain = trustDomain
+        self.certificateLifetime = certificateLifetime
+        self.logLevel = logLevel
+    }
+
+    /// Parses `serve` flags and their `MESH_*` twins. Throws a one-line `MeshError` for exit 64.
+    public init(arguments: [String], environment: [String: String]) throws(MeshError) {
+        let flags = try CommandLineFlags(arguments: arguments, environment: environment, known: Self.flags)
+        let dataDir = try flags.required("data-dir", "the directory for the CA key, tokens and admin credential")
+        self.init(dataDir: dataDir)
+        if let listen = try flags.optional("listen", { v throws(MeshError) in try HostPort(parsing: v, allowPortZero: true) }) {
+            self.listen = listen
+        }
+        if let td = try flags.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) { trustDomain = td }
+        if let ttl = try flags.optional("cert-ttl", { v throws(MeshError) in
+            let d = try Duration(parsing: v)
+            guard d >= .seconds(10), d <= .seconds(30 * 86400) else {
+                throw MeshError(.invalidDuration, "must be 10s...720h")
+            }
+            return d
+        }) {
+            certificateLifetime = ttl
+        }
+        if let level = try flags.optional("log-level", { v throws(MeshError) in
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
+                throw MeshError(.invalidConfiguration, "must be trace, debug, info, notice, warning, error or critical")
+            }
+            return v
+        }) {
+            logLevel = level
+        }
+    }
+}

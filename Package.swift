@@ -1,0 +1,151 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Dependency graph (arrows point down; the sidecar and control plane never import each other):
+//
+//   mesh-sidecar      mesh-control        meshctl
+//        |                 |                 |
+//   MeshSidecar     MeshControlPlane         |
+//        \                 |                /
+//         \----------- MeshControlClient --/      (sidecar + meshctl only)
+//          \               |       MeshTLS (TLS 1.3 defaults, SPIFFE verification callbacks)
+//          \               |
+//           MeshAPI (wire, generated)   MeshTelemetry   MeshPolicy
+//                  \        |              /
+//                   MeshIdentity (X.509, SPIFFE, tokens)
+//                          |
+//                       MeshCore (names, addresses, durations; no NIO, no gRPC)
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let grpc: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+]
+
+let package = Package(
+    name: "Meshwork",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mesh-control", targets: ["mesh-control"]),
+        .executable(name: "mesh-sidecar", targets: ["mesh-sidecar"]),
+        .executable(name: "meshctl", targets: ["meshctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    ],
+    targets: [
+        // Domain core: names, addresses, durations. Imports no NIO and no gRPC.
+        .target(name: "MeshCore"),
+        // Workload identity: SPIFFE IDs in certificates, CSRs, trust bundles, CA pins, join tokens.
+        .target(
+            name: "MeshIdentity",
+            dependencies: [
+                "MeshCore",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        // TLS for every hop: secure defaults (TLS 1.3, mTLS) and the SPIFFE verification callbacks.
+        .target(
+            name: "MeshTLS",
+            dependencies: [
+                "MeshCore", "MeshIdentity",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // Policy model: YAML documents with positions, validated once.
+        .target(name: "MeshPolicy", dependencies: ["MeshCore", .product(name: "Yams", package: "Yams")]),
+        // Logging bootstrap and access-log lines shared by every binary.
+        .target(name: "MeshTelemetry", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // The versioned wire API: generated from Protos/ by scripts/gen-proto.sh, committed.
+        .target(
+            name: "MeshAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // gRPC client of the control plane, used by the sidecar and meshctl.
+        .target(
+            name: "MeshControlClient",
+            dependencies: ["MeshAPI", "MeshIdentity", "MeshTLS", "MeshCore", .product(name: "NIOSSL", package: "swift-nio-ssl")]
+                + grpc
+        ),
+        .executableTarget(
+            name: "meshctl",
+            dependencies: [
+                "MeshControlClient", "MeshIdentity", "MeshCore", "MeshTelemetry",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "MeshSidecar",
+            dependencies: [
+                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshControlClient", "MeshTelemetry",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + nio,
+            path: "Sidecar/MeshSidecar"
+        ),
+        .executableTarget(name: "mesh-sidecar", dependencies: ["MeshSidecar"], path: "Sidecar/mesh-sidecar"),
+        .target(
+            name: "MeshControlPlane",
+            dependencies: [
+                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshTelemetry",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ] + grpc + nio,
+            path: "ControlPlane/MeshControlPlane"
+        ),
+        .executableTarget(name: "mesh-control", dependencies: ["MeshControlPlane"], path: "ControlPlane/mesh-control"),
+        .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
+        .testTarget(name: "MeshIdentityTests", dependencies: ["MeshIdentity"]),
+        .testTarget(
+            name: "MeshTLSTests",
+            dependencies: [
+                "MeshTLS", "MeshIdentity", "MeshCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "MeshPolicyTests", dependencies: ["MeshPolicy"]),
+        .testTarget(
+            name: "MeshSidecarTests",
+            dependencies: [
+                "MeshSidecar", "MeshIdentity",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "MeshControlPlaneTests", dependencies: ["MeshControlPlane", "MeshIdentity", "MeshAPI"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),
+    ]
+)

@@ -1,0 +1,95 @@
+/// `--flag value` / `--flag=value` arguments with `MESH_*` environment twins (for systemd env files).
+/// A flag on the command line wins over its twin. Every failure is one line naming the flag, the value
+/// and what is allowed, for the binaries to print before exiting 64 (EX_USAGE) — before any socket opens.
+public struct CommandLineFlags: Sendable {
+    private var values: [String: [String]] = [:]
+    private var sources: [String: String] = [:]
+    private let known: Set<String>
+    private var consumed: Set<String> = []
+
+    /// `known` lists flag names without dashes; `repeatable` ones may appear more than once.
+    public init(
+        arguments: [String],
+        environment: [String: String],
+        known: Set<String>,
+        repeatable: Set<String> = []
+    ) throws(MeshError) {
+        self.known = known
+        var index = 0
+        var fromCommandLine: [String: [String]] = [:]
+        while index < arguments.count {
+            let arg = arguments[index]
+            guard arg.hasPrefix("--"), arg.count > 2 else {
+                throw MeshError(.invalidConfiguration, "unexpected argument \"\(arg)\": flags are --name VALUE")
+            }
+            var name = String(arg.dropFirst(2))
+            var value: String
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            } else {
+                guard index + 1 < arguments.count else {
+                    throw MeshError(.invalidConfiguration, "--\(name) needs a value")
+                }
+                index += 1
+                value = arguments[index]
+            }
+            guard known.contains(name) else {
+                let list = known.sorted().map { "--\($0)" }.joined(separator: ", ")
+                throw MeshError(.invalidConfiguration, "--\(name) is not a known flag (known: \(list))")
+            }
+            if fromCommandLine[name] != nil && !repeatable.contains(name) {
+                throw MeshError(.invalidConfiguration, "--\(name) \"\(value)\": given more than once")
+            }
+            fromCommandLine[name, default: []].append(value)
+            value = ""
+            index += 1
+        }
+        for name in known {
+            if let given = fromCommandLine[name] {
+                values[name] = given
+                sources[name] = "--\(name)"
+            } else if let env = environment[Self.environmentName(name)] {
+                values[name] = repeatable.contains(name) ? env.split(separator: ",").map(String.init) : [env]
+                sources[name] = Self.environmentName(name)
+            }
+        }
+    }
+
+    /// `outbound` → `MESH_OUTBOUND`, `token-file` → `MESH_TOKEN_FILE`.
+    public static func environmentName(_ flag: String) -> String {
+        "MESH_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// How a value was given, for error messages: `--flag` or `MESH_FLAG`.
+    public func source(of name: String) -> String { sources[name] ?? "--\(name)" }
+
+    public func string(_ name: String) -> String? { values[name]?.last }
+
+    public func strings(_ name: String) -> [String] { values[name] ?? [] }
+
+    public func required(_ name: String, _ what: String) throws(MeshError) -> String {
+        guard let value = string(name), !value.isEmpty else {
+            throw MeshError(.invalidConfiguration, "--\(name) is required: \(what)")
+        }
+        return value
+    }
+
+    /// Converts a value, turning the converter's error into `SOURCE="value": reason`.
+    public func parse<T>(_ name: String, _ value: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError) -> T {
+        do { return try convert(value) } catch {
+            throw MeshError(error.code, "\(source(of: name))=\"\(value)\": \(error.message)")
+        }
+    }
+
+    public func optional<T>(_ name: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError) -> T? {
+        guard let value = string(name) else { return nil }
+        return try parse(name, value, convert)
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
