@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshControlClient", "MeshTelemetry",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,60 @@
+import MeshControlClient
+import MeshCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The latest endpoint set of every destination this sidecar has used. The data path reads it without
+/// waiting; the first request for a new destination starts its watch and waits (bounded) for the first
+/// snapshot.
+final class EndpointCache: Sendable {
+    private struct Entry {
+        var latest: DiscoveredService?
+        var waiters: [Int: EventLoopPromise<DiscoveredService>] = [:]
+    }
+
+    private let entries = NIOLockedValueBox<[ServiceName: Entry]>([:])
+    private let nextWaiter = NIOLockedValueBox(0)
+    private let requests: AsyncStream<ServiceName>.Continuation
+    /// Services to start watching, consumed by `DiscoveryWatchService`.
+    let watchRequests: AsyncStream<ServiceName>
+    let firstSnapshotTimeout: TimeAmount
+
+    init(firstSnapshotTimeout: TimeAmount = .seconds(5)) {
+        (watchRequests, requests) = AsyncStream.makeStream(of: ServiceName.self)
+        self.firstSnapshotTimeout = firstSnapshotTimeout
+    }
+
+    func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
+        let id = nextWaiter.withLockedValue { $0 += 1; return $0 }
+        let promise = eventLoop.makePromise(of: DiscoveredService.self)
+        let (cached, isNew) = entries.withLockedValue { all -> (DiscoveredService?, Bool) in
+            if let latest = all[service]?.latest { return (latest, false) }
+            let isNew = all[service] == nil
+            all[service, default: Entry()].waiters[id] = promise
+            return (nil, isNew)
+        }
+        if let cached { return eventLoop.makeSucceededFuture(cached) }
+        if isNew { requests.yield(service) }
+        eventLoop.scheduleTask(in: firstSnapshotTimeout) { [entries, timeout = firstSnapshotTimeout] in
+            let waiter = entries.withLockedValue { $0[service]?.waiters.removeValue(forKey: id) }
+            waiter?.fail(ProxyError(.discoveryUnavailable, "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
+        return promise.futureResult
+    }
+
+    func update(_ snapshot: DiscoveredService) {
+        let waiters = entries.withLockedValue { all -> [EventLoopPromise<DiscoveredService>] in
+            var entry = all[snapshot.service] ?? Entry()
+            entry.latest = snapshot
+            let waiting = Array(entry.waiters.values)
+            entry.waiters = [:]
+            all[snapshot.service] = entry
+            return waiting
+        }
+        for waiter in waiters { waiter.succeed(snapshot) }
+    }
+
+    func snapshot(_ service: ServiceName) -> DiscoveredService? { entries.withLockedValue { $0[service]?.latest } }
+
+    func finish() { requests.finish() }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import MeshCore
+import MeshIdentity
+import MeshTLS
+import NIOConcurrencyHelpers
+import NIOSSL
+
+/// The current identity and the TLS contexts built from it — once per rotation, never per connection.
+/// Listeners and connectors read `current` at each new connection; live connections keep their context.
+final class TLSState: Sendable {
+    struct Snapshot: Sendable {
+        let identity: WorkloadIdentity
+        let serverContext: NIOSSLContext
+        let clientContext: NIOSSLContext
+        let renewAt: Date
+    }
+
+    private let box: NIOLockedValueBox<Snapshot>
+    let trustDomain: TrustDomain
+
+    init(identity: WorkloadIdentity, trustDomain: TrustDomain) throws {
+        self.trustDomain = trustDomain
+        box = NIOLockedValueBox(try Self.snapshot(identity))
+    }
+
+    var current: Snapshot { box.withLockedValue { $0 } }
+
+    func update(_ identity: WorkloadIdentity) throws {
+        let snapshot = try Self.snapshot(identity)
+        box.withLockedValue { $0 = snapshot }
+    }
+
+    /// Verification reads the bundle at handshake time, so a new root applies to the next handshake.
+    var verifier: PeerVerifier { PeerVerifier(trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } }) }
+
+    func verifier(onFailure: @escaping @Sendable (PeerVerificationFailure) -> Void) -> PeerVerifier {
+        PeerVerifier(trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } }, onFailure: onFailure)
+    }
+
+    private static func snapshot(_ identity: WorkloadIdentity) throws -> Snapshot {
+        let server = try MeshTLSConfiguration.makeServerConfigurationWithMTLS(chain: identity.chain, key: identity.key, bundle: identity.bundle)
+        let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(chain: identity.chain, key: identity.key, bundle: identity.bundle)
+        return Snapshot(
+            identity: identity, serverContext: try NIOSSLContext(configuration: server),
+            clientContext: try NIOSSLContext(configuration: client),
+            renewAt: identity.renewalTime(now: Date(), unit: Double.random(in: 0...1)))
+    }
+}

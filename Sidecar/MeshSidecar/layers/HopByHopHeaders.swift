@@ -1,0 +1,15 @@
+import NIOHTTP1
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; neither are
+/// headers named in `Connection`, nor proxy credentials meant for us.
+enum HopByHopHeaders {
+    static let names = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "upgrade",
+    ]
+
+    static func strip(_ headers: inout HTTPHeaders) {
+        for listed in headers[canonicalForm: "connection"] { headers.remove(name: String(listed)) }
+        for name in names { headers.remove(name: name) }
+    }
+}

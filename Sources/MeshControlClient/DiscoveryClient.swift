@@ -1,0 +1,74 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import MeshAPI
+import MeshCore
+import MeshIdentity
+
+/// An endpoint of a destination, as the sidecar uses it.
+public struct DiscoveredEndpoint: Hashable, Sendable {
+    public let address: HostPort
+    public let identity: SPIFFEID
+}
+
+/// The endpoints of a service at one revision; `known` is false for a service never registered.
+public struct DiscoveredService: Sendable, Equatable {
+    public let service: ServiceName
+    public let known: Bool
+    public let endpoints: [DiscoveredEndpoint]
+    public let revision: UInt64
+}
+
+/// Registration and watches, with the caller's workload certificate.
+public enum DiscoveryClient {
+    public static func register(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
+        var request = Meshwork_V1_RegisterRequest()
+        request.service = service.value
+        request.endpoint.host = advertise.host
+        request.endpoint.port = UInt32(advertise.port)
+        _ = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
+            try await Meshwork_V1_Discovery.Client(wrapping: c).register(request)
+        }
+    }
+
+    public static func deregister(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
+        var request = Meshwork_V1_DeregisterRequest()
+        request.service = service.value
+        request.endpoint.host = advertise.host
+        request.endpoint.port = UInt32(advertise.port)
+        _ = try await Enrolment.call(client(control, identity), timeout: .seconds(5)) { [request] c in
+            try await Meshwork_V1_Discovery.Client(wrapping: c).deregister(request)
+        }
+    }
+
+    /// Streams snapshots of `service` to `onUpdate` until the stream ends or the task is cancelled.
+    /// Endpoints whose identity is not a SPIFFE ID are dropped (the control plane never sends them).
+    public static func watch(
+        control: HostPort, identity: WorkloadIdentity, service: ServiceName,
+        onUpdate: @Sendable @escaping (DiscoveredService) async -> Void
+    ) async throws {
+        var request = Meshwork_V1_WatchRequest()
+        request.service = service.value
+        do {
+            try await client(control, identity).withClient { c in
+                try await Meshwork_V1_Discovery.Client(wrapping: c).watch(request) { response in
+                    for try await set in response.messages {
+                        let endpoints = set.endpoints.compactMap { e -> DiscoveredEndpoint? in
+                            guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else { return nil }
+                            return DiscoveredEndpoint(address: HostPort(host: e.host, port: Int(e.port)), identity: id)
+                        }
+                        await onUpdate(DiscoveredService(service: service, known: set.known, endpoints: endpoints, revision: set.revision))
+                    }
+                }
+            }
+        } catch let error as RPCError {
+            throw ControlPlaneError(error)
+        }
+    }
+
+    static func client(_ control: HostPort, _ identity: WorkloadIdentity) -> ControlPlaneClient {
+        ControlPlaneClient(
+            address: control, trustDomain: identity.spiffeID.trustDomain, trust: .bundle(identity.bundle),
+            chain: identity.chain, key: identity.key)
+    }
+}

@@ -1,0 +1,69 @@
+import Crypto
+import Foundation
+import GRPCCore
+import MeshAPI
+import MeshCore
+import MeshIdentity
+import X509
+
+/// Obtaining and renewing a workload identity. The key is generated here, in the workload; only its
+/// CSR leaves.
+public enum Enrolment {
+    /// First contact with a join token: fresh key, enrolment certificate, CSR, Certify.
+    public static func certify(
+        control: HostPort, token: JoinToken, service: ServiceName, trustDomain: TrustDomain, timeout: Duration = .seconds(10)
+    ) async throws -> WorkloadIdentity {
+        let key = P256.Signing.PrivateKey()
+        let enrolment = try EnrolmentCertificate.make(key: key)
+        let client = ControlPlaneClient(address: control, trustDomain: trustDomain, trust: .pinned(token.caPin), chain: [enrolment], key: key)
+        var request = Meshwork_V1_CertifyRequest()
+        request.token = token.text
+        request.csrDer = Data(try WorkloadCSR.make(for: .workload(service, in: trustDomain), key: key))
+        let response = try await call(client, timeout: timeout) { [request] c in
+            try await Meshwork_V1_Identity.Client(wrapping: c).certify(request)
+        }
+        return try identity(from: response, key: key)
+    }
+
+    /// Renewal, authenticated by `current`: a new key, the same SPIFFE ID.
+    public static func renew(control: HostPort, current: WorkloadIdentity, timeout: Duration = .seconds(10)) async throws -> WorkloadIdentity {
+        let key = P256.Signing.PrivateKey()
+        let client = ControlPlaneClient(
+            address: control, trustDomain: current.spiffeID.trustDomain, trust: .bundle(current.bundle), chain: current.chain, key: current.key)
+        var request = Meshwork_V1_RenewRequest()
+        request.csrDer = Data(try WorkloadCSR.make(for: current.spiffeID, key: key))
+        let response = try await call(client, timeout: timeout) { [request] c in
+            try await Meshwork_V1_Identity.Client(wrapping: c).renew(request)
+        }
+        return try identity(from: response, key: key)
+    }
+
+    static func call<R: Sendable>(
+        _ client: ControlPlaneClient, timeout: Duration, _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
+    ) async throws -> R {
+        do {
+            return try await client.withClient { c in
+                try await withThrowingTaskGroup(of: R.self) { group in
+                    group.addTask { try await body(c) }
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        throw RPCError(code: .deadlineExceeded, message: "control plane at \(client.address) did not answer within \(timeout)")
+                    }
+                    let result = try await group.next()!
+                    group.cancelAll()
+                    return result
+                }
+            }
+        } catch let error as RPCError {
+            throw ControlPlaneError(error)
+        }
+    }
+
+    static func identity(from response: Meshwork_V1_CertifyResponse, key: P256.Signing.PrivateKey) throws -> WorkloadIdentity {
+        let chain = try response.certificateChainDer.map { try Certificate(derEncoded: Array($0)) }
+        let roots = try response.trustBundleDer.map { try Certificate(derEncoded: Array($0)) }
+        return try WorkloadIdentity(key: key, chain: chain, bundle: try TrustBundle(roots: roots))
+    }
+}
+
+import GRPCNIOTransportHTTP2
