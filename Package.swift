@@ -10,7 +10,7 @@ import PackageDescription
 //         \----------- MeshControlClient --/      (sidecar + meshctl only)
 //          \               |       MeshTLS (TLS 1.3 defaults, SPIFFE verification callbacks)
 //          \               |
-//           MeshAPI (wire, generated)   MeshTelemetry   MeshPolicy
+//           MeshAPI (wire, generated)   MeshTelemetry   (MeshPolicy arrives with [3/9])
 //                  \        |              /
 //                   MeshIdentity (X.509, SPIFFE, tokens)
 //                          |
@@ -72,8 +72,6 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
-        // Policy model: YAML documents with positions, validated once.
-        .target(name: "MeshPolicy", dependencies: ["MeshCore", .product(name: "Yams", package: "Yams")]),
         // Logging bootstrap and access-log lines shared by every binary.
         .target(name: "MeshTelemetry", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The versioned wire API: generated from Protos/ by scripts/gen-proto.sh, committed.
@@ -125,7 +123,10 @@ let package = Package(
         ),
         .executableTarget(name: "mesh-control", dependencies: ["MeshControlPlane"], path: "ControlPlane/mesh-control"),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
-        .testTarget(name: "MeshIdentityTests", dependencies: ["MeshIdentity"]),
+        .testTarget(
+            name: "MeshIdentityTests",
+            dependencies: ["MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "MeshTLSTests",
             dependencies: [
@@ -136,7 +137,6 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .testTarget(name: "MeshPolicyTests", dependencies: ["MeshPolicy"]),
         .testTarget(
             name: "MeshSidecarTests",
             dependencies: [
@@ -146,7 +146,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .testTarget(name: "MeshControlPlaneTests", dependencies: ["MeshControlPlane", "MeshIdentity", "MeshAPI"]),
+        .testTarget(
+            name: "MeshControlPlaneTests",
+            dependencies: ["MeshControlPlane", "MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),
     ]
 )

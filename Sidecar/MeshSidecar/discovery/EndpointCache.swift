@@ -26,20 +26,21 @@ final class EndpointCache: Sendable {
 
     func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
         let id = nextWaiter.withLockedValue { $0 += 1; return $0 }
-        let promise = eventLoop.makePromise(of: DiscoveredService.self)
-        let (cached, isNew) = entries.withLockedValue { all -> (DiscoveredService?, Bool) in
-            if let latest = all[service]?.latest { return (latest, false) }
+        let (cached, waiter, isNew) = entries.withLockedValue { all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Bool) in
+            if let latest = all[service]?.latest { return (latest, nil, false) }
             let isNew = all[service] == nil
+            let promise = eventLoop.makePromise(of: DiscoveredService.self)
             all[service, default: Entry()].waiters[id] = promise
-            return (nil, isNew)
+            return (nil, promise, isNew)
         }
         if let cached { return eventLoop.makeSucceededFuture(cached) }
+        guard let waiter else { preconditionFailure("no cached snapshot and no waiter") }
         if isNew { requests.yield(service) }
         eventLoop.scheduleTask(in: firstSnapshotTimeout) { [entries, timeout = firstSnapshotTimeout] in
-            let waiter = entries.withLockedValue { $0[service]?.waiters.removeValue(forKey: id) }
-            waiter?.fail(ProxyError(.discoveryUnavailable, "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"))
+            let expired = entries.withLockedValue { $0[service]?.waiters.removeValue(forKey: id) }
+            expired?.fail(ProxyError(.discoveryUnavailable, "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"))
         }
-        return promise.futureResult
+        return waiter.futureResult
     }
 
     func update(_ snapshot: DiscoveredService) {

@@ -1,0 +1,29 @@
+# Meshwork: the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+# System packages the build, demo and tests need (Debian names). Installed only if missing.
+APT_PACKAGES := libssl-dev curl openssl python3 ca-certificates
+
+.PHONY: deps build demo test protos clean
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	swift build
+
+demo: build
+	./demo/run.sh
+
+test: build
+	swift test --no-parallel
+
+# Regenerate Sources/MeshAPI from Protos/ (output is committed; needs protoc, installed if missing).
+protos:
+	./scripts/gen-proto.sh
+
+clean:
+	rm -rf .build .build-protoc

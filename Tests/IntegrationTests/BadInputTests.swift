@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+/// Bad flags, bad tokens, bad CA files: refused with a clear message and the right exit code, nothing
+/// issued, and the control plane keeps serving.
+@Suite(.serialized)
+struct BadInputTests {
+    @Test func badFlagsExit64WithOneLineBeforeOpeningSockets() throws {
+        let p = try MeshProcesses()
+        defer { p.stop() }
+        let base = ["--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/nonexistent", "--app", "127.0.0.1:8080", "--data-dir", "\(p.dir)/d"]
+        let cases: [([String], [String: String], String)] = [
+            (base + ["--outbound", "127.0.0.1:70000"], [:], "--outbound=\"127.0.0.1:70000\": port must be 0...65535"),
+            (base, ["MESH_OUTBOUND": "nope"], "MESH_OUTBOUND=\"nope\": must be HOST:PORT"),
+            (base + ["--protocol", "grpc"], [:], "--protocol=\"grpc\""),
+            (base + ["--colour", "red"], [:], "--colour is not a known flag"),
+            (Array(base.dropFirst(2)), [:], "--service is required"),
+            (["--service", "Bad_Name"] + Array(base.dropFirst(2)), [:], "--service=\"Bad_Name\""),
+        ]
+        for (args, env, expected) in cases {
+            let r = try p.run("mesh-sidecar", args, env: env)
+            #expect(r.status == 64, "\(args) \(env): \(r.output)")
+            #expect(r.output.contains(expected), "\(r.output)")
+            #expect(r.output.split(separator: "\n").count == 1, "one line: \(r.output)")
+        }
+        let cp = try p.run("mesh-control", ["serve", "--data-dir", "\(p.dir)/c", "--listen", "localhost"])
+        #expect(cp.status == 64 && cp.output.contains("--listen=\"localhost\""), "\(cp.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(p.dir)/c"), "nothing created on bad flags")
+    }
+
+    @Test func enrolmentRefusalsAreSpecificAndTheControlPlaneKeepsServing() throws {
+        let mesh = try Mesh()
+        defer { mesh.stop() }
+        let p = mesh.p
+        func enrol(_ service: String, token: String) throws -> (Int32, String) {
+            let file = "\(p.dir)/t-\(UUID().uuidString.prefix(6))"
+            try token.write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try p.run("mesh-sidecar", [
+                "--service", service, "--control", mesh.control, "--token-file", file, "--app", "127.0.0.1:1",
+                "--data-dir", "\(p.dir)/d-\(UUID().uuidString.prefix(6))", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
+                "--admin", "127.0.0.1:0",
+            ], timeout: 5)
+            return (r.status, r.output)
+        }
+        let good = try mesh.token("orders")
+        // Used once by a real sidecar, then refused as used up.
+        let ordersApp = try p.startApp("orders", log: "orders-app.log")
+        try good.write(toFile: "\(p.dir)/good.token", atomically: true, encoding: .utf8)
+        try p.start("mesh-sidecar", ["--service", "orders", "--control", mesh.control, "--token-file", "\(p.dir)/good.token",
+            "--app", "127.0.0.1:\(ordersApp)", "--data-dir", "\(p.dir)/orders", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
+            "--admin", "127.0.0.1:0"], log: "orders.log")
+        _ = try p.field("orders.log", "endpoint")
+
+        var (status, out) = try enrol("orders", token: good)
+        #expect(status == 1 && out.contains("token_used_up"), "\(out)")
+
+        var parts = try mesh.token("orders").split(separator: ".").map(String.init)
+        parts[2] = String(repeating: "a", count: 64)
+        (status, out) = try enrol("orders", token: parts.joined(separator: "."))
+        #expect(status == 1 && out.contains("token_forged"), "\(out)")
+
+        (status, out) = try enrol("frontend", token: try mesh.token("orders"))
+        #expect(status == 1 && out.contains("token_service_mismatch"), "\(out)")
+
+        let revoked = try mesh.token("orders")
+        let id = revoked.split(separator: ".")[1]
+        let rv = try p.run("meshctl", ["token", "revoke", String(id)], env: mesh.meshctlEnv)
+        #expect(rv.status == 0, "\(rv.output)")
+        (status, out) = try enrol("orders", token: revoked)
+        #expect(status == 1 && out.contains("token_revoked"), "\(out)")
+
+        (status, out) = try enrol("orders", token: "mwt1.garbage")
+        #expect(status != 0 && out.contains("malformed"), "\(out)")
+
+        let expiring = try mesh.token("orders", extra: ["--ttl", "1s"])
+        sleep(2)
+        (status, out) = try enrol("orders", token: expiring)
+        #expect(status == 1 && out.contains("token_expired"), "\(out)")
+
+        // Still serving: a fresh token still enrols.
+        let frontend = try mesh.sidecar("frontend", app: 1)
+        let r = try mesh.curl(via: frontend.outbound, "http://orders/orders")
+        #expect(r.output.hasPrefix("HTTP/1.1 200"), "\(r.output)")
+        #expect(p.text("control.log").contains("enrolment refused"))
+    }
+
+    @Test func controlPlaneRefusesAWorldReadableOrCorruptCAKey() throws {
+        let p = try MeshProcesses()
+        defer { p.stop() }
+        let data = "\(p.dir)/cp"
+        // First start creates the CA; stop it.
+        let first = try p.start("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], log: "cp1.log")
+        _ = try p.field("cp1.log", "address")
+        first.terminate(); first.waitUntilExit()
+        let key = "\(data)/ca/root.key"
+        let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        chmod(key, 0o644)
+        var r = try p.run("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], timeout: 10)
+        #expect(r.status == 1 && r.output.contains("chmod 600"), "\(r.output)")
+
+        chmod(key, 0o600)
+        try "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".write(toFile: key, atomically: true, encoding: .utf8)
+        chmod(key, 0o600)
+        r = try p.run("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], timeout: 10)
+        #expect(r.status == 1 && r.output.contains("not a valid P-256 private key"), "\(r.output)")
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// A running control plane plus helpers to add sidecars, on top of `MeshProcesses`.
+final class Mesh: @unchecked Sendable {
+    let p: MeshProcesses
+    let control: String
+    var meshctlEnv: [String: String] { ["MESHCTL_CONFIG": "\(p.dir)/control/admin/meshctl.yaml"] }
+
+    init() throws {
+        p = try MeshProcesses()
+        try p.start("mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
+        control = try p.field("control.log", "address")
+    }
+
+    func token(_ service: String, extra: [String] = []) throws -> String {
+        let r = try p.run("meshctl", ["token", "create", "--service", service] + extra, env: meshctlEnv)
+        guard r.status == 0 else { throw TestFailure("meshctl token create failed: \(r.output)") }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    struct Sidecar {
+        let inbound: String
+        let outbound: String
+        let admin: String
+        let dataDir: String
+    }
+
+    /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
+    func sidecar(_ service: String, app: Int, extra: [String] = []) throws -> Sidecar {
+        let tokenFile = "\(p.dir)/\(service)-\(UUID().uuidString.prefix(4)).token"
+        try token(service).write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let log = "\(service)-sidecar-\(UUID().uuidString.prefix(4)).log"
+        let data = "\(p.dir)/\(service)-data-\(UUID().uuidString.prefix(4))"
+        try p.start("mesh-sidecar", [
+            "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
+            "--data-dir", data, "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+        ] + extra, log: log)
+        let sidecar = Sidecar(
+            inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"), admin: try p.field(log, "admin"), dataDir: data)
+        _ = try p.field(log, "endpoint")  // the "registered" line
+        return sidecar
+    }
+
+    func curl(via proxy: String, _ url: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
+        try p.run("/usr/bin/curl", ["-s", "-i", "--max-time", "10", url] + extra, env: ["http_proxy": "http://\(proxy)", "no_proxy": ""])
+    }
+
+    func stop() { p.stop() }
+}

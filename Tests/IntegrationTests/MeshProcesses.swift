@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// Real `mesh-control` / `mesh-sidecar` / `meshctl` processes and demo apps on 127.0.0.1 with port 0,
+/// each logging to a file in a private temp dir. Everything started is stopped by PID in `stop()`.
+final class MeshProcesses: @unchecked Sendable {
+    let dir: String
+    let bin: String
+    private var started: [Process] = []
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshwork-it-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        bin = Self.binDir()
+    }
+
+    static func binDir() -> String {
+        if let env = ProcessInfo.processInfo.environment["MESH_BIN_DIR"] { return env }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// Starts a long-running process whose stdout+stderr go to `dir/<log>`.
+    @discardableResult
+    func start(_ executable: String, _ args: [String], log: String, env: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        FileManager.default.createFile(atPath: "\(dir)/\(log)", contents: nil)
+        let handle = FileHandle(forWritingAtPath: "\(dir)/\(log)")!
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        started.append(p)
+        return p
+    }
+
+    /// Runs a command to completion (bounded by `timeout`), returning exit status and combined output.
+    func run(_ executable: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 30) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = "\(dir)/run-\(UUID().uuidString.prefix(6)).out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let handle = FileHandle(forWritingAtPath: out)!
+        p.standardOutput = handle
+        p.standardError = handle
+        if let stdin {
+            let inPath = out + ".in"
+            FileManager.default.createFile(atPath: inPath, contents: Data(stdin.utf8))
+            p.standardInput = FileHandle(forReadingAtPath: inPath)
+        } else {
+            p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        }
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { p.terminate(); p.waitUntilExit() }
+        try handle.close()
+        return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// Waits for `"key":"value"` in a JSON log file and returns the value.
+    func field(_ log: String, _ key: String, timeout: TimeInterval = 20) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        let needle = "\"\(key)\":\""
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8), let r = text.range(of: needle) {
+                let rest = text[r.upperBound...]
+                if let end = rest.firstIndex(of: "\"") { return String(rest[..<end]) }
+            }
+            usleep(50_000)
+        }
+        let text = (try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8)) ?? ""
+        throw TestFailure("no \(key) in \(log) within \(timeout)s:\n\(text)")
+    }
+
+    func text(_ log: String) -> String { (try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8)) ?? "" }
+
+    /// Starts a demo app and returns its port.
+    func startApp(_ role: String, log: String, env: [String: String] = [:]) throws -> Int {
+        try start("/usr/bin/python3", ["\(Self.packageRoot)/demo/app.py", role, "0"], log: log, env: env)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let line = text(log).split(separator: "\n").first, let port = Int(line.split(separator: ":").last ?? "") { return port }
+            usleep(50_000)
+        }
+        throw TestFailure("app \(role) did not start: \(text(log))")
+    }
+
+    /// SIGTERM (sidecars drain and deregister), then SIGKILL whatever is still running after 5 s.
+    func stop() {
+        for p in started where p.isRunning { p.terminate() }
+        let deadline = Date().addingTimeInterval(5)
+        while started.contains(where: { $0.isRunning }) && Date() < deadline { usleep(50_000) }
+        for p in started where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for p in started { p.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Demo services for `make demo` and the integration tests.
+
+  app.py orders   PORT   answers GET /orders with JSON naming the caller the mesh verified
+  app.py frontend PORT   answers GET / by calling http://orders/orders through $http_proxy (its sidecar)
+"""
+import json
+import os
+import sys
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so sidecar connection reuse is exercised
+
+    def do_GET(self):
+        role = self.server.role
+        if role == "orders":
+            body = {
+                "service": "orders",
+                "path": self.path,
+                "caller": self.headers.get("x-mesh-peer-identity", "(none: not through the mesh)"),
+                "orders": [{"id": 1, "item": "coffee"}, {"id": 2, "item": "tea"}],
+            }
+            self.reply(200, body)
+        else:
+            try:
+                with urllib.request.urlopen("http://orders/orders", timeout=5) as resp:
+                    upstream = json.loads(resp.read())
+                    body = {
+                        "service": "frontend",
+                        "orders_status": resp.status,
+                        "orders_identity": resp.headers.get("x-mesh-upstream-identity"),
+                        "orders_saw_caller": upstream.get("caller"),
+                        "orders": upstream.get("orders"),
+                    }
+                    self.reply(200, body)
+            except urllib.error.HTTPError as e:
+                self.reply(502, {"service": "frontend", "error": e.headers.get("x-mesh-error"), "status": e.code})
+
+    def reply(self, status, body):
+        data = (json.dumps(body) + "\n").encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+def main():
+    role, port = sys.argv[1], int(sys.argv[2])
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.role = role
+    print(f"{role} app listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
