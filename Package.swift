@@ -122,25 +122,34 @@ let package = Package(
             path: "ControlPlane/MeshControlPlane"
         ),
         .executableTarget(name: "mesh-control", dependencies: ["MeshControlPlane"], path: "ControlPlane/mesh-control"),
+        // Test PKI: CAs and leaves generated in the test, so no committed certificate can expire.
+        .target(
+            name: "MeshTestSupport",
+            dependencies: ["MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/MeshTestSupport"
+        ),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
         .testTarget(
             name: "MeshIdentityTests",
-            dependencies: ["MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "MeshTLSTests",
             dependencies: [
-                "MeshTLS", "MeshIdentity", "MeshCore",
+                "MeshTLS", "MeshIdentity", "MeshCore", "MeshTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
         .testTarget(
             name: "MeshSidecarTests",
             dependencies: [
-                "MeshSidecar", "MeshIdentity",
+                "MeshSidecar", "MeshIdentity", "MeshCore", "MeshControlClient",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -148,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeshControlPlaneTests",
-            dependencies: ["MeshControlPlane", "MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["MeshControlPlane", "MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),
     ]

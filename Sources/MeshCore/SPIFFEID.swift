@@ -28,7 +28,9 @@ public struct SPIFFEID: Hashable, Sendable, CustomStringConvertible {
         else {
             throw MeshError(.invalidIdentity, "\"\(uri)\" has an invalid path")
         }
-        self.trustDomain = try TrustDomain(String(rest[..<slash]))
+        do { self.trustDomain = try TrustDomain(String(rest[..<slash])) } catch {
+            throw MeshError(.invalidIdentity, "\"\(uri)\": \(error.message)")
+        }
         self.path = path
     }
 

@@ -157,11 +157,12 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// Answers with the sidecar's own error response; the connection closes if the request is unfinished.
+    /// Answers with the sidecar's own error response at once; the rest of an unfinished request body is
+    /// read and dropped, so a keep-alive client keeps its connection.
     private func respond(with error: ProxyError) {
         guard let context, let request = requestHead else { return }
         logger.info("request failed", metadata: ["cause": "\(error.cause.rawValue)", "detail": "\(error.detail)", "uri": "\(request.uri)"])
-        let close = !requestEnded || !request.isKeepAlive
+        let close = !request.isKeepAlive
         let (head, body) = ProxyErrorResponse.make(error, requestHeaders: request.headers, version: request.version, close: close)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
@@ -173,7 +174,12 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         state = .discarding
-        if requestEnded { finishExchange() }
+        if requestEnded {
+            finishExchange()
+        } else if readPending {
+            readPending = false
+            context.read()
+        }
     }
 
     private func finishExchange() {

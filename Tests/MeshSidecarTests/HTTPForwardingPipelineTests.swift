@@ -1,0 +1,117 @@
+import Logging
+import MeshCore
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import MeshSidecar
+
+/// The forwarding layer on embedded channels: downstream parts in, upstream parts out, and back.
+@Suite struct HTTPForwardingPipelineTests {
+    /// Hands out embedded upstream channels on the same loop and records them.
+    final class EmbeddedConnector: UpstreamConnector, @unchecked Sendable {
+        let loop: EmbeddedEventLoop
+        var opened: [EmbeddedChannel] = []
+        var failure: ProxyError?
+        init(loop: EmbeddedEventLoop) { self.loop = loop }
+
+        func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+            if let failure { return eventLoop.makeFailedFuture(failure) }
+            let channel = EmbeddedChannel(handler: UpstreamResponseHandler(), loop: loop)
+            _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            opened.append(channel)
+            return eventLoop.makeSucceededFuture(channel)
+        }
+    }
+
+    struct FixedRouter: RequestRouter {
+        func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
+            channel.eventLoop.makeSucceededFuture(RoutedRequest(
+                head: head, endpoint: EndpointTarget(address: HostPort(host: "127.0.0.1", port: 1), identity: nil),
+                responseHeaders: [("x-mesh-upstream-identity", "spiffe://mesh.local/svc/orders")]))
+        }
+    }
+
+    struct FailingRouter: RequestRouter {
+        func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
+            channel.eventLoop.makeFailedFuture(ProxyError(.noEndpoints, "service \"orders\" has no endpoints"))
+        }
+    }
+
+    func downstream(_ router: any RequestRouter, _ pool: ConnectionPool, loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(handler: HTTPForwardingHandler(router: router, pool: pool, logger: Logger(label: "test")), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        return channel
+    }
+
+    func request(_ uri: String = "/orders", headers: HTTPHeaders = [:]) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
+        head.headers.add(name: "host", value: "orders")
+        return head
+    }
+
+    @Test func streamsBothWaysAndReusesTheUpstreamConnection() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        let down = try downstream(FixedRouter(), pool, loop: loop)
+
+        for round in 1...2 {
+            try down.writeInbound(HTTPServerRequestPart.head(request(headers: ["connection": "keep-alive, x-drop", "x-drop": "1", "x-app": "a"])))
+            try down.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "hello")))
+            try down.writeInbound(HTTPServerRequestPart.end(nil))
+            #expect(connector.opened.count == 1, "round \(round) reuses the pooled connection")
+            let up = connector.opened[0]
+            guard case .head(let sent) = try up.readOutbound(as: HTTPClientRequestPart.self) else { Issue.record("no head"); return }
+            #expect(sent.headers["x-drop"].isEmpty && sent.headers["connection"].isEmpty && sent.headers.first(name: "x-app") == "a")
+            #expect(try up.readOutbound(as: HTTPClientRequestPart.self) == .body(.byteBuffer(ByteBuffer(string: "hello"))))
+            #expect(try up.readOutbound(as: HTTPClientRequestPart.self) == .end(nil))
+
+            try up.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "2"])))
+            try up.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "ok")))
+            try up.writeInbound(HTTPClientResponsePart.end(nil))
+            guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+            #expect(response.status == .ok)
+            #expect(response.headers.first(name: "x-mesh-upstream-identity") == "spiffe://mesh.local/svc/orders")
+            #expect(try down.readOutbound(as: HTTPServerResponsePart.self) == .body(.byteBuffer(ByteBuffer(string: "ok"))))
+            #expect(try down.readOutbound(as: HTTPServerResponsePart.self) == .end(nil))
+            #expect(pool.idleCount == 1)
+        }
+    }
+
+    @Test func anUpstreamThatClosesBeforeRespondingIsA502UpstreamReset() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        let down = try downstream(FixedRouter(), pool, loop: loop)
+        try down.writeInbound(HTTPServerRequestPart.head(request()))
+        try down.writeInbound(HTTPServerRequestPart.end(nil))
+        try connector.opened[0].close().wait()
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        #expect(response.status == .badGateway)
+        #expect(response.headers.first(name: "x-mesh-error") == "upstream_reset")
+        #expect(pool.idleCount == 0, "a reset connection is never pooled")
+    }
+
+    @Test func routingAndConnectFailuresAreAnsweredByTheSidecar() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        let down = try downstream(FailingRouter(), pool, loop: loop)
+        try down.writeInbound(HTTPServerRequestPart.head(request(headers: ["content-type": "application/grpc"])))
+        try down.writeInbound(HTTPServerRequestPart.end(nil))
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.headers.first(name: "x-mesh-error") == "no_endpoints")
+        #expect(response.headers.first(name: "grpc-status") == "14")
+        #expect(down.isActive, "a keep-alive client keeps its connection after a sidecar error")
+
+        connector.failure = ProxyError(.tlsPeerIdentityMismatch, "peer presented spiffe://mesh.local/svc/payments")
+        let down2 = try downstream(FixedRouter(), pool, loop: loop)
+        try down2.writeInbound(HTTPServerRequestPart.head(request()))
+        try down2.writeInbound(HTTPServerRequestPart.end(nil))
+        guard case .head(let r2) = try down2.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        #expect(r2.status == .badGateway && r2.headers.first(name: "x-mesh-error") == "tls_peer_identity_mismatch")
+    }
+}

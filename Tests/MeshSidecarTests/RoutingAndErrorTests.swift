@@ -1,0 +1,102 @@
+import MeshCore
+import NIOHTTP1
+import Testing
+
+@testable import MeshSidecar
+
+@Suite struct OutboundRoutingTests {
+    func head(_ uri: String, host: String? = nil, method: HTTPMethod = .GET) -> HTTPRequestHead {
+        var h = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
+        if let host { h.headers.add(name: "host", value: host) }
+        return h
+    }
+
+    @Test func theAuthorityNamesTheService() throws {
+        let (a1, p1) = try OutboundRouter.split(head("http://orders/api/v1?x=1"))
+        #expect(a1 == "orders" && p1 == "/api/v1?x=1")
+        let (a2, p2) = try OutboundRouter.split(head("http://orders:8080"))
+        #expect(a2 == "orders:8080" && p2 == "/")
+        #expect(try OutboundRouter.service(from: "orders:8080").value == "orders")
+        let (a3, p3) = try OutboundRouter.split(head("/x", host: "Orders"))
+        #expect(a3 == "Orders" && p3 == "/x")
+        #expect(try OutboundRouter.service(from: "Orders").value == "orders")
+    }
+
+    @Test func unusableTargetsAreSpecificErrors() {
+        #expect(throws: ProxyError.self) { try OutboundRouter.split(head("orders:443", method: .CONNECT)) }
+        #expect(throws: ProxyError.self) { try OutboundRouter.split(head("https://orders/")) }
+        #expect(throws: ProxyError.self) { try OutboundRouter.service(from: nil) }
+        #expect(throws: ProxyError.self) { try OutboundRouter.service(from: "bad_name") }
+    }
+}
+
+@Suite struct ProxyErrorResponseTests {
+    @Test func eachCauseHasAFittingStatusAndHeader() {
+        let cases: [(ProxyError.Cause, UInt)] = [
+            (.noEndpoints, 503), (.unknownService, 503), (.connectFailed, 502), (.tlsPeerIdentityMismatch, 502),
+            (.upstreamReset, 502), (.invalidAuthority, 400),
+        ]
+        for (cause, status) in cases {
+            let (head, body) = ProxyErrorResponse.make(ProxyError(cause, "d"), requestHeaders: [:], version: .http1_1, close: false)
+            #expect(head.status.code == status)
+            #expect(head.headers.first(name: "x-mesh-error") == cause.rawValue)
+            #expect(head.headers.first(name: "content-length") == String(body.utf8.count))
+            #expect(head.headers.first(name: "grpc-status") == nil)
+        }
+    }
+
+    @Test func grpcCallersGetAGrpcStatus() {
+        let (head, _) = ProxyErrorResponse.make(
+            ProxyError(.noEndpoints, "d"), requestHeaders: ["content-type": "application/grpc+proto"], version: .http1_1, close: true)
+        #expect(head.headers.first(name: "grpc-status") == "14")
+        #expect(head.headers.first(name: "connection") == "close")
+    }
+
+    @Test func hopByHopHeadersAreNotForwarded() {
+        var headers: HTTPHeaders = ["connection": "keep-alive, x-secret", "x-secret": "1", "proxy-authorization": "p", "te": "trailers", "x-app": "ok"]
+        HopByHopHeaders.strip(&headers)
+        #expect(headers.map(\.name) == ["x-app"])
+    }
+}
+
+@Suite struct SidecarConfigurationTests {
+    let required = ["--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/t", "--app", "127.0.0.1:8080", "--data-dir", "/d"]
+
+    @Test func defaultsFollowTheContract() throws {
+        let c = try SidecarConfiguration(arguments: required, environment: [:])
+        #expect(c.inbound == HostPort(host: "0.0.0.0", port: 15006))
+        #expect(c.outbound == HostPort(host: "127.0.0.1", port: 15001))
+        #expect(c.admin == HostPort(host: "127.0.0.1", port: 15000))
+        #expect(c.trustDomain == .default)
+        #expect(c.upstreams.isEmpty)
+    }
+
+    @Test func environmentTwinsAndUpstreams() throws {
+        let c = try SidecarConfiguration(
+            arguments: required + ["--upstream", "billing=127.0.0.1:9191"],
+            environment: ["MESH_ADMIN": "127.0.0.1:9000", "MESH_SERVICE": "ignored-because-flag-wins"])
+        #expect(c.admin.port == 9000)
+        #expect(c.service.value == "orders")
+        #expect(c.upstreams.count == 1 && c.upstreams[0].service.value == "billing" && c.upstreams[0].listen.port == 9191)
+    }
+
+    @Test func theDeployEnvExampleIsValid() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/env/sidecar.env.example").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var env: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && line.contains("=") {
+            let eq = line.firstIndex(of: "=")!
+            env[String(line[..<eq])] = String(line[line.index(after: eq)...])
+        }
+        #expect(env.keys.allSatisfy { $0.hasPrefix("MESH_") })
+        let c = try SidecarConfiguration(arguments: [], environment: env)
+        #expect(c.service.value == "orders")
+    }
+
+    @Test func advertiseMustBeDialable() {
+        #expect(throws: MeshError.self) { try SidecarConfiguration(arguments: required + ["--advertise", "0.0.0.0:15006"], environment: [:]) }
+    }
+}
+
+import Foundation
