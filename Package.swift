@@ -10,7 +10,7 @@ import PackageDescription
 //         \----------- MeshControlClient --/      (sidecar + meshctl only)
 //          \               |       MeshTLS (TLS 1.3 defaults, SPIFFE verification callbacks)
 //          \               |
-//           MeshAPI (wire, generated)   MeshTelemetry   (MeshPolicy arrives with [3/9])
+//           MeshAPI (wire, generated)   MeshTelemetry   MeshPolicy (YAML model)
 //                  \        |              /
 //                   MeshIdentity (X.509, SPIFFE, tokens)
 //                          |
@@ -83,6 +83,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // Policy model: YAML documents in the Kubernetes shape, validated once with file:line:column errors.
+        .target(name: "MeshPolicy", dependencies: ["MeshCore", .product(name: "Yams", package: "Yams")]),
         // gRPC client of the control plane, used by the sidecar and meshctl.
         .target(
             name: "MeshControlClient",
@@ -129,6 +131,7 @@ let package = Package(
             path: "Tests/MeshTestSupport"
         ),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
+        .testTarget(name: "MeshPolicyTests", dependencies: ["MeshPolicy", "MeshCore"]),
         .testTarget(
             name: "MeshIdentityTests",
             dependencies: ["MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]

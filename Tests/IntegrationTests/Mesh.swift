@@ -4,11 +4,12 @@ import Foundation
 final class Mesh: @unchecked Sendable {
     let p: MeshProcesses
     let control: String
+    let controlProcess: Process
     var meshctlEnv: [String: String] { ["MESHCTL_CONFIG": "\(p.dir)/control/admin/meshctl.yaml"] }
 
     init() throws {
         p = try MeshProcesses()
-        try p.start("mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
+        controlProcess = try p.start("mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
         control = try p.field("control.log", "address")
     }
 

@@ -31,6 +31,14 @@ struct MeshSliceTests {
         // The admin endpoint reports the identity and its expiry.
         let certs = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(frontend.admin)/certs"])
         #expect(certs.output.contains("\"identity\":\"spiffe://mesh.local/svc/frontend\""), "\(certs.output)")
+
+        // SIGTERM stops the control plane promptly even with sidecars watching it; they keep serving.
+        mesh.controlProcess.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while mesh.controlProcess.isRunning && Date() < deadline { usleep(50_000) }
+        #expect(!mesh.controlProcess.isRunning, "mesh-control must exit on SIGTERM within 10 s")
+        let during = try mesh.curl(via: frontend.outbound, "http://orders/orders")
+        #expect(during.output.hasPrefix("HTTP/1.1 200"), "traffic keeps flowing while the control plane is down: \(during.output)")
     }
 
     @Test func inboundAcceptsOnlyMeshCertificatesOverTLS13() throws {

@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import MeshAPI
 import MeshCore
+import ServiceLifecycle
 
 /// Registration is allowed only for the caller's own certified service; watching is open to any workload.
 struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
@@ -39,7 +40,18 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         do { service = try ServiceName(request.service) } catch {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
-        for await snapshot in await registry.watch(service) {
+        // Streams end when the control plane drains, so SIGTERM is not held up by open watches;
+        // sidecars keep their last snapshot and reconnect.
+        let updates = await registry.watch(service)
+        try await cancelWhenGracefulShutdown {
+            try await Self.forward(updates, service: service, to: response)
+        }
+    }
+
+    private static func forward(
+        _ updates: AsyncStream<EndpointSnapshot>, service: ServiceName, to response: RPCWriter<Meshwork_V1_EndpointSet>
+    ) async throws {
+        for await snapshot in updates {
             var set = Meshwork_V1_EndpointSet()
             set.service = service.value
             set.known = snapshot.known

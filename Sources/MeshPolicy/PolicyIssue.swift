@@ -1,0 +1,16 @@
+/// One problem in a policy file, where it is and which key: `file:line:column: key.path: message`.
+public struct PolicyIssue: Error, Sendable, Equatable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let column: Int
+    public let keyPath: String
+    public let message: String
+
+    public var description: String { "\(file):\(line):\(column): \(keyPath.isEmpty ? "" : "\(keyPath): ")\(message)" }
+}
+
+/// Every problem found in one validation, sorted by position — all at once, never just the first.
+public struct PolicyErrors: Error, Sendable, CustomStringConvertible {
+    public let issues: [PolicyIssue]
+    public var description: String { issues.map(\.description).joined(separator: "\n") }
+}
