@@ -1,20 +1,8 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Dependency graph (arrows point down; the sidecar and control plane never import each other):
-//
-//   mesh-sidecar      mesh-control        meshctl
-//        |                 |                 |
-//   MeshSidecar     MeshControlPlane         |
-//        \                 |                /
-//         \----------- MeshControlClient --/      (sidecar + meshctl only)
-//          \               |       MeshTLS (TLS 1.3 defaults, SPIFFE verification callbacks)
-//          \               |
-//           MeshAPI (wire, generated)   MeshTelemetry   MeshPolicy (YAML model)
-//                  \        |              /
-//                   MeshIdentity (X.509, SPIFFE, tokens)
-//                          |
-//                       MeshCore (names, addresses, durations; no NIO, no gRPC)
+// Dependency graph: see README.md ("Layout"). The sidecar and control-plane libraries never import each
+// other; they meet only in the wire API (MeshAPI).
 
 let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
