@@ -1,7 +1,7 @@
 # Meshwork: the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 # System packages the build, demo and tests need (Debian names). Installed only if missing.
-APT_PACKAGES := libssl-dev curl openssl python3 ca-certificates
+APT_PACKAGES := curl openssl python3
 
 .PHONY: deps build demo test protos clean
 

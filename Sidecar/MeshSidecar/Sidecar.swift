@@ -49,15 +49,10 @@ public struct Sidecar {
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"
         }
         let admin = try await bindReporting("admin", config.admin) {
-            try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(tls: tls, ready: ready))
-                    }
-                }
-                .bind(host: config.admin.host, port: config.admin.port).get()
+            try await Listener.bind(config.admin, group: group) { channel in
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                try channel.pipeline.syncOperations.addHandler(AdminHandler(tls: tls, ready: ready))
+            }
         }
         listeners.append(admin)
         bound["admin"] = "\(Self.hostPort(admin))"

@@ -24,8 +24,7 @@ public enum DiscoveryClient {
     public static func register(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
         var request = Meshwork_V1_RegisterRequest()
         request.service = service.value
-        request.endpoint.host = advertise.host
-        request.endpoint.port = UInt32(advertise.port)
+        request.endpoint = endpoint(advertise)
         _ = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).register(request)
         }
@@ -34,8 +33,7 @@ public enum DiscoveryClient {
     public static func deregister(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
         var request = Meshwork_V1_DeregisterRequest()
         request.service = service.value
-        request.endpoint.host = advertise.host
-        request.endpoint.port = UInt32(advertise.port)
+        request.endpoint = endpoint(advertise)
         _ = try await Enrolment.call(client(control, identity), timeout: .seconds(5)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).deregister(request)
         }
@@ -64,6 +62,13 @@ public enum DiscoveryClient {
         } catch let error as RPCError {
             throw ControlPlaneError(error)
         }
+    }
+
+    static func endpoint(_ address: HostPort) -> Meshwork_V1_Endpoint {
+        var endpoint = Meshwork_V1_Endpoint()
+        endpoint.host = address.host
+        endpoint.port = UInt32(address.port)
+        return endpoint
     }
 
     static func client(_ control: HostPort, _ identity: WorkloadIdentity) -> ControlPlaneClient {

@@ -82,6 +82,18 @@ public struct CommandLineFlags: Sendable {
         }
     }
 
+    /// `--log-level`: one of swift-log's level names.
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    public func logLevel(default fallback: String = "info") throws(MeshError) -> String {
+        try optional("log-level") { v throws(MeshError) in
+            guard Self.logLevels.contains(v) else {
+                throw MeshError(.invalidConfiguration, "must be one of \(Self.logLevels.joined(separator: ", "))")
+            }
+            return v
+        } ?? fallback
+    }
+
     public func optional<T>(_ name: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError) -> T? {
         guard let value = string(name) else { return nil }
         return try parse(name, value, convert)

@@ -25,12 +25,7 @@ final class MeshProcesses: @unchecked Sendable {
     /// Starts a long-running process whose stdout+stderr go to `dir/<log>`.
     @discardableResult
     func start(_ executable: String, _ args: [String], log: String, env: [String: String] = [:]) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
+        let p = process(executable, args, env: env)
         FileManager.default.createFile(atPath: "\(dir)/\(log)", contents: nil)
         let handle = FileHandle(forWritingAtPath: "\(dir)/\(log)")!
         p.standardOutput = handle
@@ -42,12 +37,7 @@ final class MeshProcesses: @unchecked Sendable {
 
     /// Runs a command to completion (bounded by `timeout`), returning exit status and combined output.
     func run(_ executable: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 30) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
+        let p = process(executable, args, env: env)
         let out = "\(dir)/run-\(UUID().uuidString.prefix(6)).out"
         FileManager.default.createFile(atPath: out, contents: nil)
         let handle = FileHandle(forWritingAtPath: out)!
@@ -66,6 +56,15 @@ final class MeshProcesses: @unchecked Sendable {
         if p.isRunning { p.terminate(); p.waitUntilExit() }
         try handle.close()
         return (p.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// A process for one of our binaries (bare name) or an absolute path, with `env` added to ours.
+    private func process(_ executable: String, _ args: [String], env: [String: String]) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
+        return p
     }
 
     /// Waits for `"key":"value"` in a JSON log file and returns the value.

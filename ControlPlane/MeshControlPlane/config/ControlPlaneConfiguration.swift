@@ -38,13 +38,6 @@ public struct ControlPlaneConfiguration: Sendable {
         }) {
             certificateLifetime = ttl
         }
-        if let level = try flags.optional("log-level", { v throws(MeshError) in
-            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
-                throw MeshError(.invalidConfiguration, "must be trace, debug, info, notice, warning, error or critical")
-            }
-            return v
-        }) {
-            logLevel = level
-        }
+        logLevel = try flags.logLevel()
     }
 }

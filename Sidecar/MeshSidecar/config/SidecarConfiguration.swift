@@ -52,14 +52,7 @@ public struct SidecarConfiguration: Sendable {
                 return v
             }
         }
-        if let level = f.string("log-level") {
-            logLevel = try f.parse("log-level", level) { v throws(MeshError) in
-                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
-                    throw MeshError(.invalidConfiguration, "must be trace, debug, info, notice, warning, error or critical")
-                }
-                return v
-            }
-        }
+        logLevel = try f.logLevel()
         for spec in f.strings("upstream") {
             upstreams.append(try f.parse("upstream", spec) { v throws(MeshError) in
                 guard let eq = v.firstIndex(of: "=") else { throw MeshError(.invalidConfiguration, "must be NAME=HOST:PORT") }

@@ -2,9 +2,6 @@ import MeshCore
 import NIOCore
 import NIOPosix
 
-/// A listen address as passed to `bind`.
-typealias HostPortBinding = HostPort
-
 /// One connection pool per event loop of the group, all using one connector.
 final class PoolSet: Sendable {
     let group: MultiThreadedEventLoopGroup
