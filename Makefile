@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # System packages the build, demo and tests need (Debian names). Installed only if missing.
 APT_PACKAGES := curl openssl python3
 
-.PHONY: deps build demo test protos clean
+.PHONY: deps build demo test lint protos clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -18,8 +18,12 @@ build: deps
 demo: build
 	./demo/run.sh
 
-test: build
+test: build lint
 	swift test --no-parallel
+
+# Layout is the formatter's (.swift-format); generated code in Sources/MeshAPI is exempt.
+lint:
+	swift format lint --strict $$(git ls-files '*.swift' | grep -v '^Sources/MeshAPI/')
 
 # Regenerate Sources/MeshAPI from Protos/ (output is committed; needs protoc, installed if missing).
 protos:

@@ -76,7 +76,9 @@ let package = Package(
         // gRPC client of the control plane, used by the sidecar and meshctl.
         .target(
             name: "MeshControlClient",
-            dependencies: ["MeshAPI", "MeshIdentity", "MeshTLS", "MeshCore", .product(name: "NIOSSL", package: "swift-nio-ssl")]
+            dependencies: [
+                "MeshAPI", "MeshIdentity", "MeshTLS", "MeshCore", .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
                 + grpc
         ),
         .executableTarget(
@@ -115,14 +117,20 @@ let package = Package(
         // Test PKI: CAs and leaves generated in the test, so no committed certificate can expire.
         .target(
             name: "MeshTestSupport",
-            dependencies: ["MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "MeshIdentity", "MeshCore", .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/MeshTestSupport"
         ),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
         .testTarget(name: "MeshPolicyTests", dependencies: ["MeshPolicy", "MeshCore"]),
         .testTarget(
             name: "MeshIdentityTests",
-            dependencies: ["MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "MeshTLSTests",
@@ -148,7 +156,11 @@ let package = Package(
         ),
         .testTarget(
             name: "MeshControlPlaneTests",
-            dependencies: ["MeshControlPlane", "MeshIdentity", "MeshCore", "MeshTestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "MeshControlPlane", "MeshIdentity", "MeshCore", "MeshTestSupport",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),
     ]

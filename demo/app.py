@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so sidecar connection reuse is exercised
+    wbufsize = 65536  # one write per response (head + body), else Nagle + delayed ACK add ~40 ms
 
     def do_GET(self):
         role = self.server.role

@@ -17,7 +17,10 @@ public struct ControlPlaneServer: Service {
     /// Told the bound address once the listener is up (tests, and the startup log line).
     let onListening: @Sendable (HostPort) -> Void
 
-    public init(configuration: ControlPlaneConfiguration, logger: Logger, onListening: @escaping @Sendable (HostPort) -> Void = { _ in }) {
+    public init(
+        configuration: ControlPlaneConfiguration, logger: Logger,
+        onListening: @escaping @Sendable (HostPort) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -46,7 +49,8 @@ public struct ControlPlaneServer: Service {
         // The serving certificate is minted per start; its chain includes the root so that a client
         // holding only the CA pin (from a join token) can check it.
         let serverKey = P256.Signing.PrivateKey()
-        let serverCert = try ca.issue(identity: .controlPlane(in: td), publicKey: .init(serverKey.publicKey), lifetime: .seconds(365 * 86400))
+        let serverCert = try ca.issue(
+            identity: .controlPlane(in: td), publicKey: .init(serverKey.publicKey), lifetime: .seconds(365 * 86400))
         let verifier = PeerVerifier(trustDomain: td, bundle: { ca.bundle })
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.listen.host, port: configuration.listen.port),
@@ -63,7 +67,8 @@ public struct ControlPlaneServer: Service {
         let server = GRPCServer(
             transport: transport,
             services: [
-                IdentityAPI(ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
+                IdentityAPI(
+                    ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
                 DiscoveryAPI(registry: registry, trustDomain: td, logger: logger),
                 AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
             ]
@@ -79,7 +84,9 @@ public struct ControlPlaneServer: Service {
             let bound: HostPort
             do {
                 let address = try await transport.listeningAddress
-                guard let v4 = address.ipv4 else { throw MeshError(.invalidAddress, "listener bound to a non-IPv4 address") }
+                guard let v4 = address.ipv4 else {
+                    throw MeshError(.invalidAddress, "listener bound to a non-IPv4 address")
+                }
                 bound = HostPort(host: v4.host, port: v4.port)
             } catch {
                 throw MeshError(.invalidAddress, "cannot listen on \(configuration.listen): \(error)")

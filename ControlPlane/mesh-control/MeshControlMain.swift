@@ -10,11 +10,17 @@ struct MeshControlMain {
     static func main() async {
         var args = Array(CommandLine.arguments.dropFirst())
         guard args.first == "serve" else {
-            fail(64, "usage: mesh-control serve --data-dir DIR [--listen 127.0.0.1:7443] [--trust-domain mesh.local] [--cert-ttl 24h] [--log-level info]")
+            fail(
+                64,
+                "usage: mesh-control serve --data-dir DIR [--listen 127.0.0.1:7443] [--trust-domain mesh.local] [--cert-ttl 24h] [--log-level info]"
+            )
         }
         args.removeFirst()
         let configuration: ControlPlaneConfiguration
-        do { configuration = try ControlPlaneConfiguration(arguments: args, environment: ProcessInfo.processInfo.environment) } catch {
+        do {
+            configuration = try ControlPlaneConfiguration(
+                arguments: args, environment: ProcessInfo.processInfo.environment)
+        } catch {
             fail(64, error.message)
         }
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)

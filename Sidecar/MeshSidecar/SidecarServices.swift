@@ -19,12 +19,14 @@ struct RegistrationService: Service {
         var attempt = 0
         while !Task.isCancelledOrShuttingDown {
             do {
-                try await DiscoveryClient.register(control: control, identity: tls.current.identity, service: service, advertise: advertise)
+                try await DiscoveryClient.register(
+                    control: control, identity: tls.current.identity, service: service, advertise: advertise)
                 logger.notice("registered", metadata: ["service": "\(service)", "endpoint": "\(advertise)"])
                 break
             } catch {
                 attempt += 1
-                logger.warning("registration failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                logger.warning(
+                    "registration failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 let delay = min(5000, 200 * attempt)
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(delay)) }
             }
@@ -34,7 +36,8 @@ struct RegistrationService: Service {
         // Drain: not ready, then leave discovery so peers stop picking us.
         ready.withLockedValue { $0 = false }
         do {
-            try await DiscoveryClient.deregister(control: control, identity: tls.current.identity, service: service, advertise: advertise)
+            try await DiscoveryClient.deregister(
+                control: control, identity: tls.current.identity, service: service, advertise: advertise)
             logger.notice("deregistered", metadata: ["service": "\(service)"])
         } catch {
             logger.warning("deregistration failed", metadata: ["error": "\(error)"])

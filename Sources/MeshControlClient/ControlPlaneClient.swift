@@ -25,7 +25,10 @@ public struct ControlPlaneClient: Sendable {
     public let chain: [Certificate]
     public let key: P256.Signing.PrivateKey
 
-    public init(address: HostPort, trustDomain: TrustDomain, trust: ControlPlaneTrust, chain: [Certificate], key: P256.Signing.PrivateKey) {
+    public init(
+        address: HostPort, trustDomain: TrustDomain, trust: ControlPlaneTrust, chain: [Certificate],
+        key: P256.Signing.PrivateKey
+    ) {
         self.address = address
         self.trustDomain = trustDomain
         self.trust = trust

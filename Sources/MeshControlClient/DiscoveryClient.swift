@@ -21,7 +21,9 @@ public struct DiscoveredService: Sendable, Equatable {
 
 /// Registration and watches, with the caller's workload certificate.
 public enum DiscoveryClient {
-    public static func register(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
+    public static func register(
+        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort
+    ) async throws {
         var request = Meshwork_V1_RegisterRequest()
         request.service = service.value
         request.endpoint = endpoint(advertise)
@@ -30,7 +32,9 @@ public enum DiscoveryClient {
         }
     }
 
-    public static func deregister(control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort) async throws {
+    public static func deregister(
+        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort
+    ) async throws {
         var request = Meshwork_V1_DeregisterRequest()
         request.service = service.value
         request.endpoint = endpoint(advertise)
@@ -52,10 +56,14 @@ public enum DiscoveryClient {
                 try await Meshwork_V1_Discovery.Client(wrapping: c).watch(request) { response in
                     for try await set in response.messages {
                         let endpoints = set.endpoints.compactMap { e -> DiscoveredEndpoint? in
-                            guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else { return nil }
+                            guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else {
+                                return nil
+                            }
                             return DiscoveredEndpoint(address: HostPort(host: e.host, port: Int(e.port)), identity: id)
                         }
-                        await onUpdate(DiscoveredService(service: service, known: set.known, endpoints: endpoints, revision: set.revision))
+                        await onUpdate(
+                            DiscoveredService(
+                                service: service, known: set.known, endpoints: endpoints, revision: set.revision))
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import MeshAPI
 import MeshCore
 import MeshIdentity
@@ -11,11 +12,13 @@ import X509
 public enum Enrolment {
     /// First contact with a join token: fresh key, enrolment certificate, CSR, Certify.
     public static func certify(
-        control: HostPort, token: JoinToken, service: ServiceName, trustDomain: TrustDomain, timeout: Duration = .seconds(10)
+        control: HostPort, token: JoinToken, service: ServiceName, trustDomain: TrustDomain,
+        timeout: Duration = .seconds(10)
     ) async throws -> WorkloadIdentity {
         let key = P256.Signing.PrivateKey()
         let enrolment = try EnrolmentCertificate.make(key: key)
-        let client = ControlPlaneClient(address: control, trustDomain: trustDomain, trust: .pinned(token.caPin), chain: [enrolment], key: key)
+        let client = ControlPlaneClient(
+            address: control, trustDomain: trustDomain, trust: .pinned(token.caPin), chain: [enrolment], key: key)
         var request = Meshwork_V1_CertifyRequest()
         request.token = token.text
         request.csrDer = Data(try WorkloadCSR.make(for: .workload(service, in: trustDomain), key: key))
@@ -26,10 +29,13 @@ public enum Enrolment {
     }
 
     /// Renewal, authenticated by `current`: a new key, the same SPIFFE ID.
-    public static func renew(control: HostPort, current: WorkloadIdentity, timeout: Duration = .seconds(10)) async throws -> WorkloadIdentity {
+    public static func renew(control: HostPort, current: WorkloadIdentity, timeout: Duration = .seconds(10))
+        async throws -> WorkloadIdentity
+    {
         let key = P256.Signing.PrivateKey()
         let client = ControlPlaneClient(
-            address: control, trustDomain: current.spiffeID.trustDomain, trust: .bundle(current.bundle), chain: current.chain, key: current.key)
+            address: control, trustDomain: current.spiffeID.trustDomain, trust: .bundle(current.bundle),
+            chain: current.chain, key: current.key)
         var request = Meshwork_V1_RenewRequest()
         request.csrDer = Data(try WorkloadCSR.make(for: current.spiffeID, key: key))
         let response = try await call(client, timeout: timeout) { [request] c in
@@ -39,7 +45,8 @@ public enum Enrolment {
     }
 
     static func call<R: Sendable>(
-        _ client: ControlPlaneClient, timeout: Duration, _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
+        _ client: ControlPlaneClient, timeout: Duration,
+        _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
         do {
             return try await client.withClient { c in
@@ -47,7 +54,9 @@ public enum Enrolment {
                     group.addTask { try await body(c) }
                     group.addTask {
                         try await Task.sleep(for: timeout)
-                        throw RPCError(code: .deadlineExceeded, message: "control plane at \(client.address) did not answer within \(timeout)")
+                        throw RPCError(
+                            code: .deadlineExceeded,
+                            message: "control plane at \(client.address) did not answer within \(timeout)")
                     }
                     let result = try await group.next()!
                     group.cancelAll()
@@ -59,11 +68,11 @@ public enum Enrolment {
         }
     }
 
-    static func identity(from response: Meshwork_V1_CertifyResponse, key: P256.Signing.PrivateKey) throws -> WorkloadIdentity {
+    static func identity(from response: Meshwork_V1_CertifyResponse, key: P256.Signing.PrivateKey) throws
+        -> WorkloadIdentity
+    {
         let chain = try response.certificateChainDer.map { try Certificate(derEncoded: Array($0)) }
         let roots = try response.trustBundleDer.map { try Certificate(derEncoded: Array($0)) }
         return try WorkloadIdentity(key: key, chain: chain, bundle: try TrustBundle(roots: roots))
     }
 }
-
-import GRPCNIOTransportHTTP2

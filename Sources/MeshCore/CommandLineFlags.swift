@@ -76,7 +76,9 @@ public struct CommandLineFlags: Sendable {
     }
 
     /// Converts a value, turning the converter's error into `SOURCE="value": reason`.
-    public func parse<T>(_ name: String, _ value: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError) -> T {
+    public func parse<T>(_ name: String, _ value: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError)
+        -> T
+    {
         do { return try convert(value) } catch {
             throw MeshError(error.code, "\(source(of: name))=\"\(value)\": \(error.message)")
         }

@@ -15,7 +15,9 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(" ") else { throw MeshError(.invalidAddress, "must be HOST:PORT (host is empty)") }
+        guard !host.isEmpty, !host.contains(" ") else {
+            throw MeshError(.invalidAddress, "must be HOST:PORT (host is empty)")
+        }
         let low = allowPortZero ? 0 : 1
         guard let port = Int(text[text.index(after: colon)...]), (low...65535).contains(port) else {
             throw MeshError(.invalidAddress, "port must be \(low)...65535")

@@ -5,7 +5,8 @@ public struct TrustDomain: Hashable, Sendable, CustomStringConvertible {
     public static let `default` = try! TrustDomain("mesh.local")
 
     public init(_ name: String) throws(MeshError) {
-        let ok = !name.isEmpty && name.utf8.count <= 255
+        let ok =
+            !name.isEmpty && name.utf8.count <= 255
             && name.utf8.allSatisfy {
                 ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x2d || $0 == 0x5f
             }

@@ -11,7 +11,10 @@ public struct AdminCredential: Sendable {
     public var certificate: Certificate
     public var key: P256.Signing.PrivateKey
 
-    public init(server: String, trustDomain: TrustDomain, ca: Certificate, certificate: Certificate, key: P256.Signing.PrivateKey) {
+    public init(
+        server: String, trustDomain: TrustDomain, ca: Certificate, certificate: Certificate,
+        key: P256.Signing.PrivateKey
+    ) {
         self.server = server
         self.trustDomain = trustDomain
         self.ca = ca

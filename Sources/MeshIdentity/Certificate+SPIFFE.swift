@@ -1,4 +1,5 @@
 import MeshCore
+import SwiftASN1
 import X509
 
 extension Certificate {
@@ -31,8 +32,6 @@ extension Certificate {
         return serializer.serializedBytes
     }
 }
-
-import SwiftASN1
 
 extension Array where Element == Certificate {
     /// Parses every certificate in a PEM bundle. Throws `.invalidCertificate` naming `what` on failure.

@@ -33,7 +33,7 @@ public struct JoinToken: Sendable, Equatable {
             throw MeshError(.invalidToken, "join token is malformed: expected mwt1.<id>.<secret>.<pin>")
         }
         guard parts[1].count == 16, [UInt8](hex: parts[1]) != nil,
-              parts[2].count == 64, [UInt8](hex: parts[2]) != nil
+            parts[2].count == 64, [UInt8](hex: parts[2]) != nil
         else {
             throw MeshError(.invalidToken, "join token is malformed: id or secret is not hex of the right length")
         }

@@ -60,22 +60,27 @@ extension TrustBundle {
             return .failure(PeerVerificationFailure(reason: .noCertificate, detail: "peer presented no certificate"))
         }
         let trusted: ValidatedCertificateChain
-        switch await Self.validate(leaf: leaf, intermediates: Array(presented.dropFirst()), roots: roots,
-                                   trustDomain: trustDomain, at: time) {
+        switch await Self.validate(
+            leaf: leaf, intermediates: Array(presented.dropFirst()), roots: roots,
+            trustDomain: trustDomain, at: time)
+        {
         case .validCertificate(let chain): trusted = chain
         case .couldNotValidate(let failures):
             let why = failures.map { $0.policyFailureReason.description }.joined(separator: "; ")
-            return .failure(PeerVerificationFailure(
-                reason: .untrusted, detail: "peer certificate is not trusted: \(why.isEmpty ? "no path to a trusted root" : why)"))
+            return .failure(
+                PeerVerificationFailure(
+                    reason: .untrusted,
+                    detail: "peer certificate is not trusted: \(why.isEmpty ? "no path to a trusted root" : why)"))
         }
         // Identity is checked after trust so that an untrusted chain is never reported as a mismatch.
         guard let presentedID = try? leaf.spiffeID() else {
             return .failure(PeerVerificationFailure(reason: .untrusted, detail: "peer certificate has no SPIFFE ID"))
         }
         if let expected, presentedID != expected {
-            return .failure(PeerVerificationFailure(
-                reason: .identityMismatch(presented: presentedID, expected: expected),
-                detail: "peer presented \(presentedID) but \(expected) was expected"))
+            return .failure(
+                PeerVerificationFailure(
+                    reason: .identityMismatch(presented: presentedID, expected: expected),
+                    detail: "peer presented \(presentedID) but \(expected) was expected"))
         }
         return .success(VerifiedPeer(identity: presentedID, chain: Array(trusted)))
     }

@@ -36,7 +36,8 @@ public enum WorkloadCSR {
             throw MeshError(.invalidCertificate, "CSR does not parse as PKCS#10 DER: \(error)")
         }
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
-            throw MeshError(.invalidCertificate, "CSR signature does not verify with its own key (proof of possession failed)")
+            throw MeshError(
+                .invalidCertificate, "CSR signature does not verify with its own key (proof of possession failed)")
         }
         let names: SubjectAlternativeNames?
         do { names = try csr.attributes.extensionRequest?.extensions.subjectAlternativeNames } catch {

@@ -21,7 +21,8 @@ public enum PolicyLoader {
         } catch let error as YamlError {
             return .failure(PolicyErrors(issues: [syntaxIssue(error, file: file)]))
         } catch {
-            return .failure(PolicyErrors(issues: [PolicyIssue(file: file, line: 1, column: 1, keyPath: "", message: "\(error)")]))
+            return .failure(
+                PolicyErrors(issues: [PolicyIssue(file: file, line: 1, column: 1, keyPath: "", message: "\(error)")]))
         }
         var seen: [String: Int] = [:]
         for document in documents {
@@ -45,7 +46,8 @@ public enum PolicyLoader {
     static func syntaxIssue(_ error: YamlError, file: String) -> PolicyIssue {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-            return PolicyIssue(file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax: \(problem)")
+            return PolicyIssue(
+                file: file, line: mark.line, column: mark.column, keyPath: "", message: "YAML syntax: \(problem)")
         default:
             return PolicyIssue(file: file, line: 1, column: 1, keyPath: "", message: "YAML syntax: \(error)")
         }
@@ -57,7 +59,10 @@ public enum PolicyLoader {
         var issues: [PolicyIssue] = []
 
         mutating func issue(_ node: Node, _ path: String, _ message: String) {
-            issues.append(PolicyIssue(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, keyPath: path, message: message))
+            issues.append(
+                PolicyIssue(
+                    file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, keyPath: path,
+                    message: message))
         }
 
         /// The mapping at `node`, reporting unknown keys against `allowed`.
@@ -70,7 +75,9 @@ public enum PolicyLoader {
             for (key, value) in mapping {
                 let name = key.string ?? ""
                 if !allowed.contains(name) {
-                    issue(key, path.isEmpty ? name : "\(path).\(name)", "unknown field (allowed: \(allowed.joined(separator: ", ")))")
+                    issue(
+                        key, path.isEmpty ? name : "\(path).\(name)",
+                        "unknown field (allowed: \(allowed.joined(separator: ", ")))")
                 } else {
                     result[name] = value
                 }
@@ -79,10 +86,14 @@ public enum PolicyLoader {
         }
 
         mutating func service(_ document: Node) -> ServicePolicy? {
-            guard let top = mapping(document, "", allowed: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
+            guard let top = mapping(document, "", allowed: ["apiVersion", "kind", "metadata", "spec"]) else {
+                return nil
+            }
             let issuesBefore = issues.count
             if let v = top["apiVersion"] {
-                if v.string != PolicyLoader.apiVersion { issue(v, "apiVersion", "must be \(PolicyLoader.apiVersion) (got \"\(v.string ?? "")\")") }
+                if v.string != PolicyLoader.apiVersion {
+                    issue(v, "apiVersion", "must be \(PolicyLoader.apiVersion) (got \"\(v.string ?? "")\")")
+                }
             } else {
                 issue(document, "apiVersion", "is required (\(PolicyLoader.apiVersion))")
             }
@@ -92,7 +103,11 @@ public enum PolicyLoader {
             }
             guard PolicyLoader.supportedKinds.contains(kind) else {
                 let planned = PolicyLoader.plannedKinds.contains(kind)
-                issue(kindNode, "kind", planned ? "\(kind) is not supported by this release yet" : "unknown kind \"\(kind)\" (known: \(PolicyLoader.supportedKinds.joined(separator: ", ")))")
+                issue(
+                    kindNode, "kind",
+                    planned
+                        ? "\(kind) is not supported by this release yet"
+                        : "unknown kind \"\(kind)\" (known: \(PolicyLoader.supportedKinds.joined(separator: ", ")))")
                 return nil
             }
             var name: ServiceName?
@@ -109,8 +124,13 @@ public enum PolicyLoader {
             var ports: [ServicePolicy.Port] = []
             if let spec = top["spec"], let fields = mapping(spec, "spec", allowed: ["protocol", "ports"]) {
                 if let p = fields["protocol"] {
-                    if let value = p.string.flatMap(ServiceProtocol.init(rawValue:)) { proto = value } else {
-                        issue(p, "spec.protocol", "must be one of \(ServiceProtocol.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(p.string ?? "")\")")
+                    if let value = p.string.flatMap(ServiceProtocol.init(rawValue:)) {
+                        proto = value
+                    } else {
+                        issue(
+                            p, "spec.protocol",
+                            "must be one of \(ServiceProtocol.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(p.string ?? "")\")"
+                        )
                     }
                 }
                 if let list = fields["ports"] { ports = self.ports(list) }

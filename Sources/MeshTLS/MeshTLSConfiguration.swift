@@ -33,9 +33,12 @@ public enum MeshTLSConfiguration {
         var config = TLSConfiguration.makeClientConfiguration()
         config.minimumTLSVersion = .tlsv13
         config.certificateVerification = .noHostnameVerification
-        config.certificateChain = try chain.map { .certificate(try NIOSSLCertificate(bytes: $0.derBytes, format: .der)) }
+        config.certificateChain = try chain.map {
+            .certificate(try NIOSSLCertificate(bytes: $0.derBytes, format: .der))
+        }
         config.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
-        config.trustRoots = .certificates(try bundle.roots.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
+        config.trustRoots = .certificates(
+            try bundle.roots.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) })
         config.applicationProtocols = alpn
         return config
     }

@@ -19,7 +19,8 @@ public enum PeerExpectation: Sendable {
 /// Builds NIOSSL custom verification callbacks from a trust-bundle source read at handshake time, so a
 /// bundle update applies to the next handshake without new contexts.
 public struct PeerVerifier: Sendable {
-    public typealias Callback = @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void
+    public typealias Callback =
+        @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void
 
     let trustDomain: TrustDomain
     let bundle: @Sendable () -> TrustBundle
@@ -45,7 +46,8 @@ public struct PeerVerifier: Sendable {
             promise.completeWithTask {
                 let certificates: [Certificate]
                 do { certificates = try presented.map { try Certificate(derEncoded: $0.toDERBytes()) } } catch {
-                    onFailure(PeerVerificationFailure(reason: .noCertificate, detail: "peer certificate does not parse"))
+                    onFailure(
+                        PeerVerificationFailure(reason: .noCertificate, detail: "peer certificate does not parse"))
                     return .failed
                 }
                 let expected: SPIFFEID? = if case .exactly(let id) = expectation { id } else { nil }
@@ -69,13 +71,16 @@ public struct PeerVerifier: Sendable {
 
 /// A client-side callback that trusts a server only if its chain ends in a CA whose key matches `pin` and
 /// its leaf is `expected` — first contact, when the caller holds a join token and nothing else.
-public func pinnedServerVerification(pin: CAPin, trustDomain: TrustDomain, expected: SPIFFEID) -> PeerVerifier.Callback {
+public func pinnedServerVerification(pin: CAPin, trustDomain: TrustDomain, expected: SPIFFEID) -> PeerVerifier.Callback
+{
     { presented, promise in
         promise.completeWithTask {
             let certificates = try presented.map { try Certificate(derEncoded: $0.toDERBytes()) }
             guard let root = certificates.last, certificates.count >= 2, pin.matches(root) else { return .failed }
             let bundle = try TrustBundle(roots: [root])
-            guard case .success = await bundle.verify(presented: Array(certificates.dropLast()), trustDomain: trustDomain, expected: expected)
+            guard
+                case .success = await bundle.verify(
+                    presented: Array(certificates.dropLast()), trustDomain: trustDomain, expected: expected)
             else { return .failed }
             return .certificateVerified(VerificationMetadata(nil))
         }

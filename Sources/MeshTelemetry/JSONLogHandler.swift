@@ -22,7 +22,8 @@ public struct JSONLogHandler: LogHandler {
         var fields: [String: String] = [:]
         for (k, v) in metadata { fields[k] = "\(v)" }
         for (k, v) in event.metadata ?? [:] { fields[k] = "\(v)" }
-        var line = "{\"ts\":\(Self.quote(Self.timestamp())),\"level\":\(Self.quote(event.level.rawValue)),\"logger\":\(Self.quote(label)),\"msg\":\(Self.quote("\(event.message)"))"
+        var line =
+            "{\"ts\":\(Self.quote(Self.timestamp())),\"level\":\(Self.quote(event.level.rawValue)),\"logger\":\(Self.quote(label)),\"msg\":\(Self.quote("\(event.message)"))"
         for key in fields.keys.sorted() { line += ",\(Self.quote(key)):\(Self.quote(fields[key]!))" }
         line += "}\n"
         FileHandle.standardOutput.write(Data(line.utf8))
@@ -34,7 +35,9 @@ public struct JSONLogHandler: LogHandler {
         var tm = tm()
         gmtime_r(&t, &tm)
         let ms = Int(now.timeIntervalSince1970 * 1000) % 1000
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, ms)
     }
 
     /// JSON string literal.

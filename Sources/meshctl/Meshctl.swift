@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import MeshAPI
 import MeshControlClient
 import MeshCore
@@ -10,7 +11,8 @@ struct Meshctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshctl",
         abstract: "Drive a Meshwork mesh.",
-        discussion: "Exit codes: 0 ok, 1 the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
+        discussion:
+            "Exit codes: 0 ok, 1 the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
         subcommands: [Token.self]
     )
 }
@@ -28,7 +30,9 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 /// Runs one admin call, turning failures into one clear line and a documented exit code.
-func adminCall<R: Sendable>(_ options: GlobalOptions, _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R) async throws -> R {
+func adminCall<R: Sendable>(
+    _ options: GlobalOptions, _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
+) async throws -> R {
     let config: MeshctlConfig
     do { config = try MeshctlConfig.load(path: options.config) } catch let error as MeshError {
         printError(error.message)
@@ -49,5 +53,3 @@ func adminCall<R: Sendable>(_ options: GlobalOptions, _ body: @Sendable @escapin
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("meshctl: \(message)\n".utf8))
 }
-
-import GRPCNIOTransportHTTP2

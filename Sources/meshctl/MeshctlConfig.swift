@@ -24,7 +24,9 @@ struct MeshctlConfig {
     static func load(path explicit: String?) throws -> MeshctlConfig {
         let path = explicit ?? ProcessInfo.processInfo.environment["MESHCTL_CONFIG"] ?? defaultPath
         guard let text = try SecureFiles.readString(path) else {
-            throw MeshError(.invalidConfiguration, "no meshctl config at \(path): pass --config DATA/admin/meshctl.yaml or set MESHCTL_CONFIG")
+            throw MeshError(
+                .invalidConfiguration,
+                "no meshctl config at \(path): pass --config DATA/admin/meshctl.yaml or set MESHCTL_CONFIG")
         }
         let file: File
         do { file = try YAMLDecoder().decode(File.self, from: text) } catch {
@@ -40,6 +42,7 @@ struct MeshctlConfig {
             throw MeshError(.invalidConfiguration, "\(path): key is not a P-256 PEM key")
         }
         let chain = try [Certificate](pemBundle: file.certificate, what: "\(path) certificate")
-        return MeshctlConfig(client: ControlPlaneClient(address: server, trustDomain: td, trust: .pinned(pin), chain: chain, key: key))
+        return MeshctlConfig(
+            client: ControlPlaneClient(address: server, trustDomain: td, trust: .pinned(pin), chain: chain, key: key))
     }
 }

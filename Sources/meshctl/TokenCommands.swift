@@ -10,14 +10,17 @@ struct Token: AsyncParsableCommand {
     )
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Mint a join token for one service; prints it on stdout.")
+        static let configuration = CommandConfiguration(
+            abstract: "Mint a join token for one service; prints it on stdout.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The service the token may enrol") var service: String
         @Option(help: "Lifetime, e.g. 30m, 24h (max 8760h)") var ttl: String = "24h"
         @Option(help: "How many certificates it may obtain (1...1000)") var uses: UInt32 = 1
 
         func validate() throws {
-            do { _ = try ServiceName(service) } catch { throw ValidationError("--service \"\(service)\": \(error.message)") }
+            do { _ = try ServiceName(service) } catch {
+                throw ValidationError("--service \"\(service)\": \(error.message)")
+            }
             do { _ = try Duration(parsing: ttl) } catch { throw ValidationError("--ttl \"\(ttl)\": \(error.message)") }
             guard (1...1000).contains(uses) else { throw ValidationError("--uses \(uses): must be 1...1000") }
         }
@@ -27,23 +30,31 @@ struct Token: AsyncParsableCommand {
             request.service = service
             request.ttlSeconds = try Duration(parsing: ttl).wholeSeconds
             request.maxUses = uses
-            let response = try await adminCall(global) { [request] c in try await Meshwork_V1_Admin.Client(wrapping: c).createToken(request) }
+            let response = try await adminCall(global) { [request] c in
+                try await Meshwork_V1_Admin.Client(wrapping: c).createToken(request)
+            }
             switch global.output {
             case .table: print(response.token)
-            case .json: print("{\"token\":\"\(response.token)\",\"id\":\"\(response.tokenID)\",\"expires_unix\":\(response.expiresUnix)}")
+            case .json:
+                print(
+                    "{\"token\":\"\(response.token)\",\"id\":\"\(response.tokenID)\",\"expires_unix\":\(response.expiresUnix)}"
+                )
             }
         }
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a join token by id (the second field of the token).")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a join token by id (the second field of the token).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Token id") var id: String
 
         func run() async throws {
             var request = Meshwork_V1_RevokeTokenRequest()
             request.tokenID = id
-            _ = try await adminCall(global) { [request] c in try await Meshwork_V1_Admin.Client(wrapping: c).revokeToken(request) }
+            _ = try await adminCall(global) { [request] c in
+                try await Meshwork_V1_Admin.Client(wrapping: c).revokeToken(request)
+            }
             print("revoked \(id)")
         }
     }
@@ -53,14 +64,18 @@ struct Token: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let response = try await adminCall(global) { c in try await Meshwork_V1_Admin.Client(wrapping: c).listTokens(Meshwork_V1_ListTokensRequest()) }
+            let response = try await adminCall(global) { c in
+                try await Meshwork_V1_Admin.Client(wrapping: c).listTokens(Meshwork_V1_ListTokensRequest())
+            }
             let iso = ISO8601DateFormatter()
             switch global.output {
             case .table:
                 print("ID                SERVICE          USES   EXPIRES               REVOKED")
                 for t in response.tokens {
                     let expires = iso.string(from: Date(timeIntervalSince1970: TimeInterval(t.expiresUnix)))
-                    print("\(t.tokenID.padding(18))\(t.service.padding(17))\("\(t.uses)/\(t.maxUses)".padding(7))\(expires.padding(22))\(t.revoked)")
+                    print(
+                        "\(t.tokenID.padding(18))\(t.service.padding(17))\("\(t.uses)/\(t.maxUses)".padding(7))\(expires.padding(22))\(t.revoked)"
+                    )
                 }
             case .json:
                 let items = response.tokens.map {
@@ -73,5 +88,7 @@ struct Token: AsyncParsableCommand {
 }
 
 extension String {
-    func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+    func padding(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
 }

@@ -8,7 +8,10 @@ struct BadInputTests {
     @Test func badFlagsExit64WithOneLineBeforeOpeningSockets() throws {
         let p = try MeshProcesses()
         defer { p.stop() }
-        let base = ["--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/nonexistent", "--app", "127.0.0.1:8080", "--data-dir", "\(p.dir)/d"]
+        let base = [
+            "--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/nonexistent", "--app",
+            "127.0.0.1:8080", "--data-dir", "\(p.dir)/d",
+        ]
         let cases: [([String], [String: String], String)] = [
             (base + ["--outbound", "127.0.0.1:70000"], [:], "--outbound=\"127.0.0.1:70000\": port must be 0...65535"),
             (base, ["MESH_OUTBOUND": "nope"], "MESH_OUTBOUND=\"nope\": must be HOST:PORT"),
@@ -35,20 +38,28 @@ struct BadInputTests {
         func enrol(_ service: String, token: String) throws -> (Int32, String) {
             let file = "\(p.dir)/t-\(UUID().uuidString.prefix(6))"
             try token.write(toFile: file, atomically: true, encoding: .utf8)
-            let r = try p.run("mesh-sidecar", [
-                "--service", service, "--control", mesh.control, "--token-file", file, "--app", "127.0.0.1:1",
-                "--data-dir", "\(p.dir)/d-\(UUID().uuidString.prefix(6))", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
-                "--admin", "127.0.0.1:0",
-            ], timeout: 5)
+            let r = try p.run(
+                "mesh-sidecar",
+                [
+                    "--service", service, "--control", mesh.control, "--token-file", file, "--app", "127.0.0.1:1",
+                    "--data-dir", "\(p.dir)/d-\(UUID().uuidString.prefix(6))", "--inbound", "127.0.0.1:0", "--outbound",
+                    "127.0.0.1:0",
+                    "--admin", "127.0.0.1:0",
+                ], timeout: 5)
             return (r.status, r.output)
         }
         let good = try mesh.token("orders")
         // Used once by a real sidecar, then refused as used up.
         let ordersApp = try p.startApp("orders", log: "orders-app.log")
         try good.write(toFile: "\(p.dir)/good.token", atomically: true, encoding: .utf8)
-        try p.start("mesh-sidecar", ["--service", "orders", "--control", mesh.control, "--token-file", "\(p.dir)/good.token",
-            "--app", "127.0.0.1:\(ordersApp)", "--data-dir", "\(p.dir)/orders", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
-            "--admin", "127.0.0.1:0"], log: "orders.log")
+        try p.start(
+            "mesh-sidecar",
+            [
+                "--service", "orders", "--control", mesh.control, "--token-file", "\(p.dir)/good.token",
+                "--app", "127.0.0.1:\(ordersApp)", "--data-dir", "\(p.dir)/orders", "--inbound", "127.0.0.1:0",
+                "--outbound", "127.0.0.1:0",
+                "--admin", "127.0.0.1:0",
+            ], log: "orders.log")
         _ = try p.field("orders.log", "endpoint")
 
         var (status, out) = try enrol("orders", token: good)
@@ -89,7 +100,8 @@ struct BadInputTests {
         defer { p.stop() }
         let data = "\(p.dir)/cp"
         // First start creates the CA; stop it.
-        let first = try p.start("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], log: "cp1.log")
+        let first = try p.start(
+            "mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], log: "cp1.log")
         _ = try p.field("cp1.log", "address")
         first.terminate(); first.waitUntilExit()
         let key = "\(data)/ca/root.key"
@@ -101,7 +113,8 @@ struct BadInputTests {
         #expect(r.status == 1 && r.output.contains("chmod 600"), "\(r.output)")
 
         chmod(key, 0o600)
-        try "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".write(toFile: key, atomically: true, encoding: .utf8)
+        try "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n".write(
+            toFile: key, atomically: true, encoding: .utf8)
         chmod(key, 0o600)
         r = try p.run("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], timeout: 10)
         #expect(r.status == 1 && r.output.contains("not a valid P-256 private key"), "\(r.output)")

@@ -9,7 +9,8 @@ final class Mesh: @unchecked Sendable {
 
     init() throws {
         p = try MeshProcesses()
-        controlProcess = try p.start("mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
+        controlProcess = try p.start(
+            "mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
         control = try p.field("control.log", "address")
     }
 
@@ -32,18 +33,23 @@ final class Mesh: @unchecked Sendable {
         try token(service).write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let log = "\(service)-sidecar-\(UUID().uuidString.prefix(4)).log"
         let data = "\(p.dir)/\(service)-data-\(UUID().uuidString.prefix(4))"
-        try p.start("mesh-sidecar", [
-            "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
-            "--data-dir", data, "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-        ] + extra, log: log)
+        try p.start(
+            "mesh-sidecar",
+            [
+                "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
+                "--data-dir", data, "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+            ] + extra, log: log)
         let sidecar = Sidecar(
-            inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"), admin: try p.field(log, "admin"), dataDir: data)
+            inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),
+            admin: try p.field(log, "admin"), dataDir: data)
         _ = try p.field(log, "endpoint")  // the "registered" line
         return sidecar
     }
 
     func curl(via proxy: String, _ url: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
-        try p.run("/usr/bin/curl", ["-s", "-i", "--max-time", "10", url] + extra, env: ["http_proxy": "http://\(proxy)", "no_proxy": ""])
+        try p.run(
+            "/usr/bin/curl", ["-s", "-i", "--max-time", "10", url] + extra,
+            env: ["http_proxy": "http://\(proxy)", "no_proxy": ""])
     }
 
     func stop() { p.stop() }

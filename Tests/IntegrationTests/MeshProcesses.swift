@@ -9,18 +9,22 @@ final class MeshProcesses: @unchecked Sendable {
     private var started: [Process] = []
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshwork-it-\(UUID().uuidString.prefix(8))").path
+        dir =
+            FileManager.default.temporaryDirectory.appendingPathComponent("meshwork-it-\(UUID().uuidString.prefix(8))")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         bin = Self.binDir()
     }
 
     static func binDir() -> String {
         if let env = ProcessInfo.processInfo.environment["MESH_BIN_DIR"] { return env }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug").path
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     /// Starts a long-running process whose stdout+stderr go to `dir/<log>`.
     @discardableResult
@@ -36,7 +40,10 @@ final class MeshProcesses: @unchecked Sendable {
     }
 
     /// Runs a command to completion (bounded by `timeout`), returning exit status and combined output.
-    func run(_ executable: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil, timeout: TimeInterval = 30) throws -> (status: Int32, output: String) {
+    func run(
+        _ executable: String, _ args: [String], env: [String: String] = [:], stdin: String? = nil,
+        timeout: TimeInterval = 30
+    ) throws -> (status: Int32, output: String) {
         let p = process(executable, args, env: env)
         let out = "\(dir)/run-\(UUID().uuidString.prefix(6)).out"
         FileManager.default.createFile(atPath: out, contents: nil)
@@ -72,7 +79,8 @@ final class MeshProcesses: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let needle = "\"\(key)\":\""
         while Date() < deadline {
-            if let text = try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8), let r = text.range(of: needle) {
+            if let text = try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8), let r = text.range(of: needle)
+            {
                 let rest = text[r.upperBound...]
                 if let end = rest.firstIndex(of: "\"") { return String(rest[..<end]) }
             }
@@ -89,7 +97,10 @@ final class MeshProcesses: @unchecked Sendable {
         try start("/usr/bin/python3", ["\(Self.packageRoot)/demo/app.py", role, "0"], log: log, env: env)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let line = text(log).split(separator: "\n").first, let port = Int(line.split(separator: ":").last ?? "") { return port }
+            if let line = text(log).split(separator: "\n").first, let port = Int(line.split(separator: ":").last ?? "")
+            {
+                return port
+            }
             usleep(50_000)
         }
         throw TestFailure("app \(role) did not start: \(text(log))")

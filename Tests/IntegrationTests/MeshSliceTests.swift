@@ -15,12 +15,19 @@ struct MeshSliceTests {
 
         let r = try mesh.curl(via: frontend.outbound, "http://orders/orders")
         #expect(r.output.hasPrefix("HTTP/1.1 200"), "\(r.output)")
-        #expect(r.output.contains("\"caller\": \"spiffe://mesh.local/svc/frontend\""), "orders app must see the verified caller")
+        #expect(
+            r.output.contains("\"caller\": \"spiffe://mesh.local/svc/frontend\""),
+            "orders app must see the verified caller")
         #expect(r.output.lowercased().contains("x-mesh-upstream-identity: spiffe://mesh.local/svc/orders"))
 
         // Keep-alive on both hops: three requests on one client connection, one connect.
-        let multi = try mesh.p.run("/usr/bin/curl", ["-s", "-w", "%{http_code}:%{num_connects} ",
-            "-o", "/dev/null", "http://orders/orders", "-o", "/dev/null", "http://orders/orders", "-o", "/dev/null", "http://orders/orders"], env: ["http_proxy": "http://\(frontend.outbound)"])
+        let multi = try mesh.p.run(
+            "/usr/bin/curl",
+            [
+                "-s", "-w", "%{http_code}:%{num_connects} ",
+                "-o", "/dev/null", "http://orders/orders", "-o", "/dev/null", "http://orders/orders", "-o", "/dev/null",
+                "http://orders/orders",
+            ], env: ["http_proxy": "http://\(frontend.outbound)"])
         #expect(multi.output.trimmingCharacters(in: .whitespaces) == "200:1 200:0 200:0", "\(multi.output)")
 
         // A service nobody registered is a specific 503, not a hang.
@@ -38,7 +45,9 @@ struct MeshSliceTests {
         while mesh.controlProcess.isRunning && Date() < deadline { usleep(50_000) }
         #expect(!mesh.controlProcess.isRunning, "mesh-control must exit on SIGTERM within 10 s")
         let during = try mesh.curl(via: frontend.outbound, "http://orders/orders")
-        #expect(during.output.hasPrefix("HTTP/1.1 200"), "traffic keeps flowing while the control plane is down: \(during.output)")
+        #expect(
+            during.output.hasPrefix("HTTP/1.1 200"),
+            "traffic keeps flowing while the control plane is down: \(during.output)")
     }
 
     @Test func inboundAcceptsOnlyMeshCertificatesOverTLS13() throws {
@@ -49,14 +58,21 @@ struct MeshSliceTests {
         let frontend = try mesh.sidecar("frontend", app: 1)
         let dir = mesh.p.dir
         // A certificate from another CA that claims a mesh identity.
-        let forged = try mesh.p.run("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(dir)/other.key",
-            "-out", "\(dir)/other.pem", "-days", "1", "-subj", "/CN=other", "-addext", "subjectAltName=URI:spiffe://mesh.local/svc/frontend",
-        ])
+        let forged = try mesh.p.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                "\(dir)/other.key",
+                "-out", "\(dir)/other.pem", "-days", "1", "-subj", "/CN=other", "-addext",
+                "subjectAltName=URI:spiffe://mesh.local/svc/frontend",
+            ])
         #expect(forged.status == 0, "\(forged.output)")
 
         func probe(_ extra: [String]) throws -> String {
-            try mesh.p.run("/usr/bin/openssl", ["s_client", "-connect", orders.inbound, "-quiet"] + extra, stdin: Self.request, timeout: 15).output
+            try mesh.p.run(
+                "/usr/bin/openssl", ["s_client", "-connect", orders.inbound, "-quiet"] + extra, stdin: Self.request,
+                timeout: 15
+            ).output
         }
         // Positive control: the frontend's own certificate gets through to the app.
         let ok = try probe(["-tls1_3", "-cert", "\(frontend.dataDir)/cert.pem", "-key", "\(frontend.dataDir)/key.pem"])
@@ -67,7 +83,9 @@ struct MeshSliceTests {
         #expect(!noCert.contains("HTTP/1.1"), "no client certificate must be refused: \(noCert)")
         let otherCA = try probe(["-tls1_3", "-cert", "\(dir)/other.pem", "-key", "\(dir)/other.key"])
         #expect(!otherCA.contains("HTTP/1.1"), "a certificate from another CA must be refused: \(otherCA)")
-        let tls12 = try probe(["-tls1_2", "-cert", "\(frontend.dataDir)/cert.pem", "-key", "\(frontend.dataDir)/key.pem"])
+        let tls12 = try probe([
+            "-tls1_2", "-cert", "\(frontend.dataDir)/cert.pem", "-key", "\(frontend.dataDir)/key.pem",
+        ])
         #expect(!tls12.contains("HTTP/1.1"), "TLS 1.2 must be refused: \(tls12)")
         #expect(tls12.lowercased().contains("alert") || tls12.lowercased().contains("error"), "\(tls12)")
     }

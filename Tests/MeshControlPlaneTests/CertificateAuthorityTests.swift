@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRPCCore
 import MeshCore
 import MeshIdentity
 import Testing
@@ -33,14 +34,18 @@ import X509
         #expect(second.root == first.root)
         // A half-present CA is refused, never silently replaced.
         try FileManager.default.removeItem(atPath: dir + "/ca/root.pem")
-        #expect(throws: MeshError(.invalidConfiguration, "")) { try CAFiles.loadOrCreate(dataDir: dir, trustDomain: .default) }
+        #expect(throws: MeshError(.invalidConfiguration, "")) {
+            try CAFiles.loadOrCreate(dataDir: dir, trustDomain: .default)
+        }
     }
 
     @Test func aCAOfAnotherTrustDomainIsRefused() throws {
         let dir = NSTemporaryDirectory() + "ca-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try CAFiles.loadOrCreate(dataDir: dir, trustDomain: .default)
-        #expect(throws: MeshError(.invalidConfiguration, "")) { try CAFiles.loadOrCreate(dataDir: dir, trustDomain: try TrustDomain("other.test")) }
+        #expect(throws: MeshError(.invalidConfiguration, "")) {
+            try CAFiles.loadOrCreate(dataDir: dir, trustDomain: try TrustDomain("other.test"))
+        }
     }
 }
 
@@ -62,8 +67,12 @@ import X509
         await expectRefusal(.unknownToken) { try await tokens.redeem(unknown.text, for: orders, now: now) }
         let forged = "mwt1.\(token.id).\(String(repeating: "0", count: 64)).\(token.caPin.hex)"
         await expectRefusal(.forgedToken) { try await tokens.redeem(forged, for: orders, now: now) }
-        await expectRefusal(.wrongService) { try await tokens.redeem(token.text, for: try ServiceName("frontend"), now: now) }
-        await expectRefusal(.expiredToken) { try await tokens.redeem(token.text, for: orders, now: now.addingTimeInterval(61)) }
+        await expectRefusal(.wrongService) {
+            try await tokens.redeem(token.text, for: try ServiceName("frontend"), now: now)
+        }
+        await expectRefusal(.expiredToken) {
+            try await tokens.redeem(token.text, for: orders, now: now.addingTimeInterval(61))
+        }
 
         let record = try await tokens.redeem(token.text, for: orders, now: now)
         #expect(record.uses == 1)
@@ -79,20 +88,28 @@ import X509
         let path = NSTemporaryDirectory() + "tokens-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (tokens, pin) = try registry(path)
-        let (token, _) = try await tokens.create(service: try ServiceName("orders"), ttl: .seconds(60), maxUses: 2, now: now)
+        let (token, _) = try await tokens.create(
+            service: try ServiceName("orders"), ttl: .seconds(60), maxUses: 2, now: now)
         _ = try await tokens.redeem(token.text, for: try ServiceName("orders"), now: now)
         #expect(SecureFiles.mode(of: path) == 0o600)
         #expect(try !(SecureFiles.readString(path) ?? "").contains(token.secret))
         let reloaded = try TokenRegistry(path: path, caPin: pin)
         #expect(await reloaded.list().first?.uses == 1)
         _ = try await reloaded.redeem(token.text, for: try ServiceName("orders"), now: now)
-        await expectRefusal(.exhaustedToken) { try await reloaded.redeem(token.text, for: try ServiceName("orders"), now: now) }
+        await expectRefusal(.exhaustedToken) {
+            try await reloaded.redeem(token.text, for: try ServiceName("orders"), now: now)
+        }
     }
 
     @Test func everyRefusalMapsToADistinctStatusAndReason() {
-        let reasons: [EnrolmentRefusal.Reason] = [.malformedCSR, .keyMismatch, .malformedToken, .unknownToken, .forgedToken, .expiredToken, .revokedToken, .exhaustedToken, .wrongService, .wrongTrustDomain]
+        let reasons: [EnrolmentRefusal.Reason] = [
+            .malformedCSR, .keyMismatch, .malformedToken, .unknownToken, .forgedToken, .expiredToken, .revokedToken,
+            .exhaustedToken, .wrongService, .wrongTrustDomain,
+        ]
         let errors = reasons.map { IdentityAPI.rpcError(EnrolmentRefusal($0, "x")) }
-        #expect(Set(errors.map { $0.metadata[stringValues: "mesh-reason"].first(where: { _ in true }) ?? "" }).count == reasons.count)
+        #expect(
+            Set(errors.map { $0.metadata[stringValues: "mesh-reason"].first(where: { _ in true }) ?? "" }).count
+                == reasons.count)
         #expect(errors[0].code == .invalidArgument)
         #expect(errors[5].code == .unauthenticated)
         #expect(errors[6].code == .permissionDenied)
@@ -110,8 +127,6 @@ import X509
     }
 }
 
-import GRPCCore
-
 @Suite struct EndpointRegistryTests {
     @Test func watchersSeeUnknownThenEveryChange() async throws {
         let registry = EndpointRegistry()
@@ -119,12 +134,15 @@ import GRPCCore
         var updates = await registry.watch(orders).makeAsyncIterator()
         let first = await updates.next()
         #expect(first?.known == false && first?.endpoints.isEmpty == true)
-        await registry.register(orders, RegisteredEndpoint(host: "10.0.0.1", port: 15006, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
+        await registry.register(
+            orders,
+            RegisteredEndpoint(host: "10.0.0.1", port: 15006, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
         let second = await updates.next()
         #expect(second?.known == true && second?.endpoints.count == 1 && second?.revision == 1)
         await registry.deregister(orders, key: "10.0.0.1:15006")
         let third = await updates.next()
-        #expect(third?.known == true && third?.endpoints.isEmpty == true, "known with zero endpoints differs from unknown")
+        #expect(
+            third?.known == true && third?.endpoints.isEmpty == true, "known with zero endpoints differs from unknown")
     }
 
     @Test func aSlowWatcherGetsOnlyTheLatestSnapshot() async throws {
@@ -132,7 +150,10 @@ import GRPCCore
         let orders = try ServiceName("orders")
         var updates = await registry.watch(orders).makeAsyncIterator()
         for port in 1...50 {
-            await registry.register(orders, RegisteredEndpoint(host: "10.0.0.1", port: port, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
+            await registry.register(
+                orders,
+                RegisteredEndpoint(
+                    host: "10.0.0.1", port: port, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
         }
         let next = await updates.next()
         #expect(next?.revision == 50 && next?.endpoints.count == 50)

@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct ControlPlaneConfigurationTests {
     @Test func defaultsAndTwins() throws {
-        let c = try ControlPlaneConfiguration(arguments: ["--data-dir", "/d"], environment: ["MESH_TRUST_DOMAIN": "corp.example"])
+        let c = try ControlPlaneConfiguration(
+            arguments: ["--data-dir", "/d"], environment: ["MESH_TRUST_DOMAIN": "corp.example"])
         #expect(c.listen == HostPort(host: "127.0.0.1", port: 7443))
         #expect(c.trustDomain.name == "corp.example")
         #expect(c.certificateLifetime == .seconds(86400))

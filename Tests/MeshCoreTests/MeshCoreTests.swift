@@ -17,7 +17,10 @@ import Testing
         #expect(id.service?.value == "orders")
         #expect(id == .workload(try ServiceName("orders"), in: .default))
         #expect(try SPIFFEID(parsing: "spiffe://mesh.local/control").service == nil)
-        for bad in ["http://mesh.local/svc/x", "spiffe://mesh.local", "spiffe://mesh.local/svc//x", "spiffe://mesh.local/svc/", "spiffe://Mesh/x", "spiffe://m/a/../b"] {
+        for bad in [
+            "http://mesh.local/svc/x", "spiffe://mesh.local", "spiffe://mesh.local/svc//x", "spiffe://mesh.local/svc/",
+            "spiffe://Mesh/x", "spiffe://m/a/../b",
+        ] {
             #expect(throws: MeshError(.invalidIdentity, "")) { try SPIFFEID(parsing: bad) }
         }
     }
@@ -45,16 +48,21 @@ import Testing
     let known: Set<String> = ["outbound", "upstream", "service"]
 
     @Test func flagWinsOverItsEnvironmentTwin() throws {
-        let f = try CommandLineFlags(arguments: ["--outbound", "127.0.0.1:1"], environment: ["MESH_OUTBOUND": "127.0.0.1:2", "MESH_SERVICE": "a"], known: known)
+        let f = try CommandLineFlags(
+            arguments: ["--outbound", "127.0.0.1:1"],
+            environment: ["MESH_OUTBOUND": "127.0.0.1:2", "MESH_SERVICE": "a"], known: known)
         #expect(f.string("outbound") == "127.0.0.1:1")
         #expect(f.string("service") == "a")
         #expect(f.source(of: "service") == "MESH_SERVICE")
     }
 
     @Test func equalsFormAndRepeatableFlags() throws {
-        let f = try CommandLineFlags(arguments: ["--upstream=a=1", "--upstream", "b=2"], environment: [:], known: known, repeatable: ["upstream"])
+        let f = try CommandLineFlags(
+            arguments: ["--upstream=a=1", "--upstream", "b=2"], environment: [:], known: known, repeatable: ["upstream"]
+        )
         #expect(f.strings("upstream") == ["a=1", "b=2"])
-        let e = try CommandLineFlags(arguments: [], environment: ["MESH_UPSTREAM": "a=1,b=2"], known: known, repeatable: ["upstream"])
+        let e = try CommandLineFlags(
+            arguments: [], environment: ["MESH_UPSTREAM": "a=1,b=2"], known: known, repeatable: ["upstream"])
         #expect(e.strings("upstream") == ["a=1", "b=2"])
     }
 
@@ -92,6 +100,7 @@ import Testing
         chmod(path, 0o640)
         #expect(throws: MeshError(.insecureFile, "")) { try SecureFiles.requirePrivate(path) }
         #expect(try SecureFiles.read(dir + "/missing") == nil)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/a/b") == ["secret"], "no temp file left behind")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir + "/a/b") == ["secret"], "no temp file left behind")
     }
 }

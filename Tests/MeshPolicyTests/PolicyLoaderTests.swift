@@ -4,11 +4,14 @@ import MeshPolicy
 import Testing
 
 @Suite struct PolicyLoaderTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func everyFileInPoliciesValidates() throws {
         let dir = Self.root.appendingPathComponent("policies")
-        let files = FileManager.default.enumerator(atPath: dir.path)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".yaml") }
+        let files = FileManager.default.enumerator(atPath: dir.path)!.compactMap { $0 as? String }.filter {
+            $0.hasSuffix(".yaml")
+        }
         #expect(!files.isEmpty)
         for file in files {
             let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
@@ -19,7 +22,8 @@ import Testing
     }
 
     @Test func aValidServiceBecomesATypedPolicy() throws {
-        let yaml = "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  protocol: grpc\n  ports:\n    - port: 9090\n"
+        let yaml =
+            "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  protocol: grpc\n  ports:\n    - port: 9090\n"
         let services = try PolicyLoader.load(yaml: yaml, file: "a.yaml").get()
         #expect(services.count == 1 && services[0].protocol == .grpc && services[0].ports.first?.number == 9090)
     }
@@ -49,17 +53,18 @@ import Testing
             Issue.record("bad policy accepted")
             return
         }
-        #expect(errors.description == """
-            policies/bad.yaml:1:13: apiVersion: must be meshwork.dev/v1 (got "meshwork.dev/v2")
-            policies/bad.yaml:4:9: metadata.name: service name "Orders" must use only a-z, 0-9 and '-', and start and end with a letter or digit
-            policies/bad.yaml:6:13: spec.protocol: must be one of http, http2, grpc, tcp (got "smtp")
-            policies/bad.yaml:7:3: spec.retries: unknown field (allowed: protocol, ports)
-            policies/bad.yaml:9:13: spec.ports[0].port: must be 1...65535 (got 0)
-            policies/bad.yaml:10:7: spec.ports[1].port: is required
-            policies/bad.yaml:13:7: kind: TrafficPolicy is not supported by this release yet
-            policies/bad.yaml:17:1: apiVersion: is required (meshwork.dev/v1)
-            policies/bad.yaml:17:7: kind: unknown kind "Gateway" (known: Service)
-            """)
+        #expect(
+            errors.description == """
+                policies/bad.yaml:1:13: apiVersion: must be meshwork.dev/v1 (got "meshwork.dev/v2")
+                policies/bad.yaml:4:9: metadata.name: service name "Orders" must use only a-z, 0-9 and '-', and start and end with a letter or digit
+                policies/bad.yaml:6:13: spec.protocol: must be one of http, http2, grpc, tcp (got "smtp")
+                policies/bad.yaml:7:3: spec.retries: unknown field (allowed: protocol, ports)
+                policies/bad.yaml:9:13: spec.ports[0].port: must be 1...65535 (got 0)
+                policies/bad.yaml:10:7: spec.ports[1].port: is required
+                policies/bad.yaml:13:7: kind: TrafficPolicy is not supported by this release yet
+                policies/bad.yaml:17:1: apiVersion: is required (meshwork.dev/v1)
+                policies/bad.yaml:17:7: kind: unknown kind "Gateway" (known: Service)
+                """)
     }
 
     @Test func syntaxErrorsCarryTheirPosition() {
@@ -67,7 +72,8 @@ import Testing
             Issue.record("accepted")
             return
         }
-        #expect(errors.issues.count == 1 && errors.issues[0].message.hasPrefix("YAML syntax") && errors.issues[0].line >= 1)
+        #expect(
+            errors.issues.count == 1 && errors.issues[0].message.hasPrefix("YAML syntax") && errors.issues[0].line >= 1)
     }
 
     @Test func duplicatesInOneApplyAreRefused() {

@@ -27,9 +27,10 @@ import Testing
 
     struct FixedRouter: RequestRouter {
         func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
-            channel.eventLoop.makeSucceededFuture(RoutedRequest(
-                head: head, endpoint: EndpointTarget(address: HostPort(host: "127.0.0.1", port: 1), identity: nil),
-                responseHeaders: [("x-mesh-upstream-identity", "spiffe://mesh.local/svc/orders")]))
+            channel.eventLoop.makeSucceededFuture(
+                RoutedRequest(
+                    head: head, endpoint: EndpointTarget(address: HostPort(host: "127.0.0.1", port: 1), identity: nil),
+                    responseHeaders: [("x-mesh-upstream-identity", "spiffe://mesh.local/svc/orders")]))
         }
     }
 
@@ -39,8 +40,11 @@ import Testing
         }
     }
 
-    func downstream(_ router: any RequestRouter, _ pool: ConnectionPool, loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: HTTPForwardingHandler(router: router, pool: pool, logger: Logger(label: "test")), loop: loop)
+    func downstream(_ router: any RequestRouter, _ pool: ConnectionPool, loop: EmbeddedEventLoop) throws
+        -> EmbeddedChannel
+    {
+        let channel = EmbeddedChannel(
+            handler: HTTPForwardingHandler(router: router, pool: pool, logger: Logger(label: "test")), loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         return channel
     }
@@ -58,23 +62,35 @@ import Testing
         let down = try downstream(FixedRouter(), pool, loop: loop)
 
         for round in 1...2 {
-            try down.writeInbound(HTTPServerRequestPart.head(request(headers: ["connection": "keep-alive, x-drop", "x-drop": "1", "x-app": "a"])))
+            try down.writeInbound(
+                HTTPServerRequestPart.head(
+                    request(headers: ["connection": "keep-alive, x-drop", "x-drop": "1", "x-app": "a"])))
             try down.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "hello")))
             try down.writeInbound(HTTPServerRequestPart.end(nil))
             #expect(connector.opened.count == 1, "round \(round) reuses the pooled connection")
             let up = connector.opened[0]
-            guard case .head(let sent) = try up.readOutbound(as: HTTPClientRequestPart.self) else { Issue.record("no head"); return }
-            #expect(sent.headers["x-drop"].isEmpty && sent.headers["connection"].isEmpty && sent.headers.first(name: "x-app") == "a")
-            #expect(try up.readOutbound(as: HTTPClientRequestPart.self) == .body(.byteBuffer(ByteBuffer(string: "hello"))))
+            guard case .head(let sent) = try up.readOutbound(as: HTTPClientRequestPart.self) else {
+                Issue.record("no head"); return
+            }
+            #expect(
+                sent.headers["x-drop"].isEmpty && sent.headers["connection"].isEmpty
+                    && sent.headers.first(name: "x-app") == "a")
+            #expect(
+                try up.readOutbound(as: HTTPClientRequestPart.self) == .body(.byteBuffer(ByteBuffer(string: "hello"))))
             #expect(try up.readOutbound(as: HTTPClientRequestPart.self) == .end(nil))
 
-            try up.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "2"])))
+            try up.writeInbound(
+                HTTPClientResponsePart.head(
+                    HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "2"])))
             try up.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "ok")))
             try up.writeInbound(HTTPClientResponsePart.end(nil))
-            guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+            guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+                Issue.record("no response"); return
+            }
             #expect(response.status == .ok)
             #expect(response.headers.first(name: "x-mesh-upstream-identity") == "spiffe://mesh.local/svc/orders")
-            #expect(try down.readOutbound(as: HTTPServerResponsePart.self) == .body(.byteBuffer(ByteBuffer(string: "ok"))))
+            #expect(
+                try down.readOutbound(as: HTTPServerResponsePart.self) == .body(.byteBuffer(ByteBuffer(string: "ok"))))
             #expect(try down.readOutbound(as: HTTPServerResponsePart.self) == .end(nil))
             #expect(pool.idleCount == 1)
         }
@@ -88,7 +104,9 @@ import Testing
         try down.writeInbound(HTTPServerRequestPart.head(request()))
         try down.writeInbound(HTTPServerRequestPart.end(nil))
         try connector.opened[0].close().wait()
-        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no response"); return
+        }
         #expect(response.status == .badGateway)
         #expect(response.headers.first(name: "x-mesh-error") == "upstream_reset")
         #expect(pool.idleCount == 0, "a reset connection is never pooled")
@@ -101,7 +119,9 @@ import Testing
         let down = try downstream(FailingRouter(), pool, loop: loop)
         try down.writeInbound(HTTPServerRequestPart.head(request(headers: ["content-type": "application/grpc"])))
         try down.writeInbound(HTTPServerRequestPart.end(nil))
-        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no response"); return
+        }
         #expect(response.status == .serviceUnavailable)
         #expect(response.headers.first(name: "x-mesh-error") == "no_endpoints")
         #expect(response.headers.first(name: "grpc-status") == "14")
@@ -111,7 +131,9 @@ import Testing
         let down2 = try downstream(FixedRouter(), pool, loop: loop)
         try down2.writeInbound(HTTPServerRequestPart.head(request()))
         try down2.writeInbound(HTTPServerRequestPart.end(nil))
-        guard case .head(let r2) = try down2.readOutbound(as: HTTPServerResponsePart.self) else { Issue.record("no response"); return }
+        guard case .head(let r2) = try down2.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no response"); return
+        }
         #expect(r2.status == .badGateway && r2.headers.first(name: "x-mesh-error") == "tls_peer_identity_mismatch")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import MeshCore
 import NIOHTTP1
 import Testing
@@ -37,7 +38,8 @@ import Testing
             (.upstreamReset, 502), (.invalidAuthority, 400),
         ]
         for (cause, status) in cases {
-            let (head, body) = ProxyErrorResponse.make(ProxyError(cause, "d"), requestHeaders: [:], version: .http1_1, close: false)
+            let (head, body) = ProxyErrorResponse.make(
+                ProxyError(cause, "d"), requestHeaders: [:], version: .http1_1, close: false)
             #expect(head.status.code == status)
             #expect(head.headers.first(name: "x-mesh-error") == cause.rawValue)
             #expect(head.headers.first(name: "content-length") == String(body.utf8.count))
@@ -47,20 +49,27 @@ import Testing
 
     @Test func grpcCallersGetAGrpcStatus() {
         let (head, _) = ProxyErrorResponse.make(
-            ProxyError(.noEndpoints, "d"), requestHeaders: ["content-type": "application/grpc+proto"], version: .http1_1, close: true)
+            ProxyError(.noEndpoints, "d"), requestHeaders: ["content-type": "application/grpc+proto"],
+            version: .http1_1, close: true)
         #expect(head.headers.first(name: "grpc-status") == "14")
         #expect(head.headers.first(name: "connection") == "close")
     }
 
     @Test func hopByHopHeadersAreNotForwarded() {
-        var headers: HTTPHeaders = ["connection": "keep-alive, x-secret", "x-secret": "1", "proxy-authorization": "p", "te": "trailers", "x-app": "ok"]
+        var headers: HTTPHeaders = [
+            "connection": "keep-alive, x-secret", "x-secret": "1", "proxy-authorization": "p", "te": "trailers",
+            "x-app": "ok",
+        ]
         HopByHopHeaders.strip(&headers)
         #expect(headers.map(\.name) == ["x-app"])
     }
 }
 
 @Suite struct SidecarConfigurationTests {
-    let required = ["--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/t", "--app", "127.0.0.1:8080", "--data-dir", "/d"]
+    let required = [
+        "--service", "orders", "--control", "127.0.0.1:7443", "--token-file", "/t", "--app", "127.0.0.1:8080",
+        "--data-dir", "/d",
+    ]
 
     @Test func defaultsFollowTheContract() throws {
         let c = try SidecarConfiguration(arguments: required, environment: [:])
@@ -77,11 +86,13 @@ import Testing
             environment: ["MESH_ADMIN": "127.0.0.1:9000", "MESH_SERVICE": "ignored-because-flag-wins"])
         #expect(c.admin.port == 9000)
         #expect(c.service.value == "orders")
-        #expect(c.upstreams.count == 1 && c.upstreams[0].service.value == "billing" && c.upstreams[0].listen.port == 9191)
+        #expect(
+            c.upstreams.count == 1 && c.upstreams[0].service.value == "billing" && c.upstreams[0].listen.port == 9191)
     }
 
     @Test func theDeployEnvExampleIsValid() throws {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("deploy/env/sidecar.env.example").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var env: [String: String] = [:]
@@ -95,8 +106,8 @@ import Testing
     }
 
     @Test func advertiseMustBeDialable() {
-        #expect(throws: MeshError.self) { try SidecarConfiguration(arguments: required + ["--advertise", "0.0.0.0:15006"], environment: [:]) }
+        #expect(throws: MeshError.self) {
+            try SidecarConfiguration(arguments: required + ["--advertise", "0.0.0.0:15006"], environment: [:])
+        }
     }
 }
-
-import Foundation

@@ -13,7 +13,9 @@ struct AdminAPI: Meshwork_V1_Admin.SimpleServiceProtocol {
     let trustDomain: TrustDomain
     let logger: Logger
 
-    func createToken(request: Meshwork_V1_CreateTokenRequest, context: ServerContext) async throws -> Meshwork_V1_CreateTokenResponse {
+    func createToken(request: Meshwork_V1_CreateTokenRequest, context: ServerContext) async throws
+        -> Meshwork_V1_CreateTokenResponse
+    {
         try CallerIdentity(context).requireAdmin(trustDomain)
         let service: ServiceName
         do { service = try ServiceName(request.service) } catch {
@@ -27,7 +29,9 @@ struct AdminAPI: Meshwork_V1_Admin.SimpleServiceProtocol {
         }
         let (token, record) = try await tokens.create(
             service: service, ttl: .seconds(request.ttlSeconds), maxUses: request.maxUses, now: Date())
-        logger.info("join token created", metadata: ["token": "\(token.id)", "service": "\(service)", "uses": "\(record.maxUses)"])
+        logger.info(
+            "join token created",
+            metadata: ["token": "\(token.id)", "service": "\(service)", "uses": "\(record.maxUses)"])
         var response = Meshwork_V1_CreateTokenResponse()
         response.token = token.text
         response.tokenID = token.id
@@ -35,16 +39,21 @@ struct AdminAPI: Meshwork_V1_Admin.SimpleServiceProtocol {
         return response
     }
 
-    func revokeToken(request: Meshwork_V1_RevokeTokenRequest, context: ServerContext) async throws -> Meshwork_V1_RevokeTokenResponse {
+    func revokeToken(request: Meshwork_V1_RevokeTokenRequest, context: ServerContext) async throws
+        -> Meshwork_V1_RevokeTokenResponse
+    {
         try CallerIdentity(context).requireAdmin(trustDomain)
         guard try await tokens.revoke(id: request.tokenID, now: Date()) else {
-            throw RPCError(code: .notFound, message: "no join token with id \(request.tokenID) (see: meshctl token list)")
+            throw RPCError(
+                code: .notFound, message: "no join token with id \(request.tokenID) (see: meshctl token list)")
         }
         logger.info("join token revoked", metadata: ["token": "\(request.tokenID)"])
         return Meshwork_V1_RevokeTokenResponse()
     }
 
-    func listTokens(request: Meshwork_V1_ListTokensRequest, context: ServerContext) async throws -> Meshwork_V1_ListTokensResponse {
+    func listTokens(request: Meshwork_V1_ListTokensRequest, context: ServerContext) async throws
+        -> Meshwork_V1_ListTokensResponse
+    {
         try CallerIdentity(context).requireAdmin(trustDomain)
         var response = Meshwork_V1_ListTokensResponse()
         response.tokens = await tokens.list().map { r in

@@ -29,7 +29,8 @@ enum CallerIdentity {
     /// The caller's workload service, or PERMISSION_DENIED/UNAUTHENTICATED naming what was expected.
     func requireWorkload(_ trustDomain: TrustDomain) throws -> (SPIFFEID, ServiceName) {
         guard case .workload(let id, _) = self else {
-            throw RPCError(code: .unauthenticated, message: "this call needs a workload certificate issued by this control plane")
+            throw RPCError(
+                code: .unauthenticated, message: "this call needs a workload certificate issued by this control plane")
         }
         guard let service = id.service, id.trustDomain == trustDomain else {
             throw RPCError(code: .permissionDenied, message: "\(id) is not a workload identity of \(trustDomain)")
@@ -39,7 +40,8 @@ enum CallerIdentity {
 
     func requireAdmin(_ trustDomain: TrustDomain) throws {
         guard case .workload(let id, _) = self, id == .admin(in: trustDomain) else {
-            throw RPCError(code: .permissionDenied, message: "this call needs the admin credential (DATA/admin/meshctl.yaml)")
+            throw RPCError(
+                code: .permissionDenied, message: "this call needs the admin credential (DATA/admin/meshctl.yaml)")
         }
     }
 }

@@ -10,20 +10,29 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
     let trustDomain: TrustDomain
     let logger: Logger
 
-    func register(request: Meshwork_V1_RegisterRequest, context: ServerContext) async throws -> Meshwork_V1_RegisterResponse {
+    func register(request: Meshwork_V1_RegisterRequest, context: ServerContext) async throws
+        -> Meshwork_V1_RegisterResponse
+    {
         let (id, service) = try CallerIdentity(context).requireWorkload(trustDomain)
         let endpoint = try Self.endpoint(request.endpoint)
         guard request.service == service.value else {
-            throw RPCError(code: .permissionDenied, message: "caller \(id) may register only service \"\(service)\", not \"\(request.service)\"")
+            throw RPCError(
+                code: .permissionDenied,
+                message: "caller \(id) may register only service \"\(service)\", not \"\(request.service)\"")
         }
-        await registry.register(service, RegisteredEndpoint(host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels))
+        await registry.register(
+            service,
+            RegisteredEndpoint(
+                host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels))
         logger.info("instance registered", metadata: ["service": "\(service)", "endpoint": "\(endpoint)"])
         var response = Meshwork_V1_RegisterResponse()
         response.instanceID = "\(service)@\(endpoint)"
         return response
     }
 
-    func deregister(request: Meshwork_V1_DeregisterRequest, context: ServerContext) async throws -> Meshwork_V1_DeregisterResponse {
+    func deregister(request: Meshwork_V1_DeregisterRequest, context: ServerContext) async throws
+        -> Meshwork_V1_DeregisterResponse
+    {
         let (id, service) = try CallerIdentity(context).requireWorkload(trustDomain)
         guard request.service == service.value else {
             throw RPCError(code: .permissionDenied, message: "caller \(id) may deregister only service \"\(service)\"")
@@ -34,7 +43,9 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         return Meshwork_V1_DeregisterResponse()
     }
 
-    func watch(request: Meshwork_V1_WatchRequest, response: RPCWriter<Meshwork_V1_EndpointSet>, context: ServerContext) async throws {
+    func watch(request: Meshwork_V1_WatchRequest, response: RPCWriter<Meshwork_V1_EndpointSet>, context: ServerContext)
+        async throws
+    {
         _ = try CallerIdentity(context).requireWorkload(trustDomain)
         let service: ServiceName
         do { service = try ServiceName(request.service) } catch {
@@ -70,7 +81,9 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
 
     private static func endpoint(_ e: Meshwork_V1_Endpoint) throws -> HostPort {
         guard !e.host.isEmpty, (1...65535).contains(e.port), !e.host.contains(" ") else {
-            throw RPCError(code: .invalidArgument, message: "endpoint must have a host and a port 1...65535 (got \"\(e.host)\":\(e.port))")
+            throw RPCError(
+                code: .invalidArgument,
+                message: "endpoint must have a host and a port 1...65535 (got \"\(e.host)\":\(e.port))")
         }
         return HostPort(host: e.host, port: Int(e.port))
     }

@@ -16,27 +16,36 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
     let leafLifetime: Duration
     let logger: Logger
 
-    func certify(request: Meshwork_V1_CertifyRequest, context: ServerContext) async throws -> Meshwork_V1_CertifyResponse {
+    func certify(request: Meshwork_V1_CertifyRequest, context: ServerContext) async throws
+        -> Meshwork_V1_CertifyResponse
+    {
         do {
             let csr: WorkloadCSR.Request
             do { csr = try WorkloadCSR.check(der: Array(request.csrDer)) } catch {
                 throw EnrolmentRefusal(.malformedCSR, error.message)
             }
             guard case .enrolment(let tlsKey) = CallerIdentity(context) else {
-                throw EnrolmentRefusal(.keyMismatch, "Certify must be called over a connection presenting the enrolment certificate of the CSR's key")
+                throw EnrolmentRefusal(
+                    .keyMismatch,
+                    "Certify must be called over a connection presenting the enrolment certificate of the CSR's key")
             }
             guard tlsKey == csr.publicKey else {
                 throw EnrolmentRefusal(.keyMismatch, "the CSR's key differs from the key of this TLS connection")
             }
             guard csr.identity.trustDomain == ca.trustDomain, let service = csr.identity.service else {
-                throw EnrolmentRefusal(.wrongTrustDomain, "CSR asks for \(csr.identity), which is not spiffe://\(ca.trustDomain)/svc/<service>")
+                throw EnrolmentRefusal(
+                    .wrongTrustDomain,
+                    "CSR asks for \(csr.identity), which is not spiffe://\(ca.trustDomain)/svc/<service>")
             }
             let token = try await tokens.redeem(request.token, for: service, now: Date())
             let response = try issue(csr.identity, csr.publicKey)
-            logger.info("certificate issued", metadata: ["identity": "\(csr.identity)", "token": "\(token.id)", "via": "join-token"])
+            logger.info(
+                "certificate issued",
+                metadata: ["identity": "\(csr.identity)", "token": "\(token.id)", "via": "join-token"])
             return response
         } catch let refusal as EnrolmentRefusal {
-            logger.warning("enrolment refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
+            logger.warning(
+                "enrolment refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
             throw Self.rpcError(refusal)
         }
     }
@@ -49,13 +58,15 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
                 throw EnrolmentRefusal(.malformedCSR, error.message)
             }
             guard csr.identity == caller else {
-                throw EnrolmentRefusal(.wrongService, "renewal CSR asks for \(csr.identity) but the caller is \(caller)")
+                throw EnrolmentRefusal(
+                    .wrongService, "renewal CSR asks for \(csr.identity) but the caller is \(caller)")
             }
             let response = try issue(caller, csr.publicKey)
             logger.info("certificate renewed", metadata: ["identity": "\(caller)"])
             return response
         } catch let refusal as EnrolmentRefusal {
-            logger.warning("renewal refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
+            logger.warning(
+                "renewal refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
             throw Self.rpcError(refusal)
         }
     }
@@ -79,6 +90,7 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
             case .unknownToken, .forgedToken, .expiredToken, .notAuthenticated: .unauthenticated
             case .revokedToken, .exhaustedToken, .wrongService, .keyMismatch: .permissionDenied
             }
-        return RPCError(code: code, message: refusal.message, metadata: ["mesh-reason": .string(refusal.reason.rawValue)])
+        return RPCError(
+            code: code, message: refusal.message, metadata: ["mesh-reason": .string(refusal.reason.rawValue)])
     }
 }

@@ -7,7 +7,8 @@ import X509
 /// The CA on disk: `DATA/ca/root.pem` and `DATA/ca/root.key` (0600). The first start creates them; later
 /// starts refuse a key that others can read or that does not parse, rather than minting a new CA.
 enum CAFiles {
-    static func loadOrCreate(dataDir: String, trustDomain: TrustDomain) throws -> (CertificateAuthority, created: Bool) {
+    static func loadOrCreate(dataDir: String, trustDomain: TrustDomain) throws -> (CertificateAuthority, created: Bool)
+    {
         let dir = dataDir + "/ca"
         let certPath = dir + "/root.pem"
         let keyPath = dir + "/root.key"
@@ -30,7 +31,9 @@ enum CAFiles {
         let keyPEM = try SecureFiles.readString(keyPath) ?? ""
         let key: P256.Signing.PrivateKey
         do { key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM) } catch {
-            throw MeshError(.invalidCertificate, "\(keyPath) is not a valid P-256 private key in PEM (corrupt?): restore it from backup")
+            throw MeshError(
+                .invalidCertificate,
+                "\(keyPath) is not a valid P-256 private key in PEM (corrupt?): restore it from backup")
         }
         let certs = try [Certificate](pemBundle: try SecureFiles.readString(certPath) ?? "", what: certPath)
         let root = certs[0]

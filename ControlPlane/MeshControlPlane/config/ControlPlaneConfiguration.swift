@@ -11,8 +11,10 @@ public struct ControlPlaneConfiguration: Sendable {
 
     public static let flags: Set<String> = ["data-dir", "listen", "trust-domain", "cert-ttl", "log-level"]
 
-    public init(dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
-                trustDomain: TrustDomain = .default, certificateLifetime: Duration = .seconds(86400), logLevel: String = "info") {
+    public init(
+        dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
+        trustDomain: TrustDomain = .default, certificateLifetime: Duration = .seconds(86400), logLevel: String = "info"
+    ) {
         self.dataDir = dataDir
         self.listen = listen
         self.trustDomain = trustDomain
@@ -25,17 +27,24 @@ public struct ControlPlaneConfiguration: Sendable {
         let flags = try CommandLineFlags(arguments: arguments, environment: environment, known: Self.flags)
         let dataDir = try flags.required("data-dir", "the directory for the CA key, tokens and admin credential")
         self.init(dataDir: dataDir)
-        if let listen = try flags.optional("listen", { v throws(MeshError) in try HostPort(parsing: v, allowPortZero: true) }) {
+        if let listen = try flags.optional(
+            "listen", { v throws(MeshError) in try HostPort(parsing: v, allowPortZero: true) })
+        {
             self.listen = listen
         }
-        if let td = try flags.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) { trustDomain = td }
-        if let ttl = try flags.optional("cert-ttl", { v throws(MeshError) in
-            let d = try Duration(parsing: v)
-            guard d >= .seconds(10), d <= .seconds(30 * 86400) else {
-                throw MeshError(.invalidDuration, "must be 10s...720h")
-            }
-            return d
-        }) {
+        if let td = try flags.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) {
+            trustDomain = td
+        }
+        if let ttl = try flags.optional(
+            "cert-ttl",
+            { v throws(MeshError) in
+                let d = try Duration(parsing: v)
+                guard d >= .seconds(10), d <= .seconds(30 * 86400) else {
+                    throw MeshError(.invalidDuration, "must be 10s...720h")
+                }
+                return d
+            })
+        {
             certificateLifetime = ttl
         }
         logLevel = try flags.logLevel()

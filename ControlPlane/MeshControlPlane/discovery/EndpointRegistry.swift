@@ -57,7 +57,8 @@ actor EndpointRegistry {
 
     /// A stream that yields the current snapshot at once, then every change, until cancelled.
     func watch(_ service: ServiceName) -> AsyncStream<EndpointSnapshot> {
-        let (stream, continuation) = AsyncStream.makeStream(of: EndpointSnapshot.self, bufferingPolicy: .bufferingNewest(1))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: EndpointSnapshot.self, bufferingPolicy: .bufferingNewest(1))
         let id = nextWatcher
         nextWatcher += 1
         watchers[service, default: [:]][id] = continuation

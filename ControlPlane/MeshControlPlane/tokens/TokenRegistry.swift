@@ -20,16 +20,23 @@ actor TokenRegistry {
             let list = try JSONDecoder().decode([TokenRecord].self, from: Data(bytes))
             records = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         } catch {
-            throw MeshError(.invalidConfiguration, "\(path) is not a valid token file (\(error)); restore it from backup or remove it to forget all tokens")
+            throw MeshError(
+                .invalidConfiguration,
+                "\(path) is not a valid token file (\(error)); restore it from backup or remove it to forget all tokens"
+            )
         }
     }
 
     /// Mints a token. `ttl` and `maxUses` are validated by the caller (AdminAPI).
-    func create(service: ServiceName, ttl: Duration, maxUses: UInt32, now: Date) throws(MeshError) -> (JoinToken, TokenRecord) {
+    func create(service: ServiceName, ttl: Duration, maxUses: UInt32, now: Date) throws(MeshError) -> (
+        JoinToken, TokenRecord
+    ) {
         let token = JoinToken.generate(caPin: caPin)
         let record = TokenRecord(
-            id: token.id, service: service.value, secretSHA256: token.secretDigest.map { String(format: "%02x", $0) }.joined(),
-            createdUnix: Int64(now.timeIntervalSince1970), expiresUnix: Int64(now.timeIntervalSince1970) + ttl.wholeSeconds,
+            id: token.id, service: service.value,
+            secretSHA256: token.secretDigest.map { String(format: "%02x", $0) }.joined(),
+            createdUnix: Int64(now.timeIntervalSince1970),
+            expiresUnix: Int64(now.timeIntervalSince1970) + ttl.wholeSeconds,
             maxUses: maxUses, uses: 0, revokedUnix: nil)
         records[token.id] = record
         try persist()
@@ -55,23 +62,35 @@ actor TokenRegistry {
             throw EnrolmentRefusal(.malformedToken, error.message)
         }
         guard var record = records[token.id] else {
-            throw EnrolmentRefusal(.unknownToken, "join token \(token.id) is not known to this control plane; create one with: meshctl token create --service \(service)")
+            throw EnrolmentRefusal(
+                .unknownToken,
+                "join token \(token.id) is not known to this control plane; create one with: meshctl token create --service \(service)"
+            )
         }
         let presented = token.secretDigest.map { String(format: "%02x", $0) }.joined()
         guard constantTimeEquals(Array(presented.utf8), Array(record.secretSHA256.utf8)) else {
-            throw EnrolmentRefusal(.forgedToken, "join token \(token.id) failed verification (forged or mistyped secret)")
+            throw EnrolmentRefusal(
+                .forgedToken, "join token \(token.id) failed verification (forged or mistyped secret)")
         }
         if let revoked = record.revokedUnix {
             throw EnrolmentRefusal(.revokedToken, "join token \(token.id) was revoked at \(Self.format(revoked))")
         }
         guard Int64(now.timeIntervalSince1970) < record.expiresUnix else {
-            throw EnrolmentRefusal(.expiredToken, "join token \(token.id) expired at \(Self.format(record.expiresUnix)); create a new one with: meshctl token create --service \(record.service)")
+            throw EnrolmentRefusal(
+                .expiredToken,
+                "join token \(token.id) expired at \(Self.format(record.expiresUnix)); create a new one with: meshctl token create --service \(record.service)"
+            )
         }
         guard record.uses < record.maxUses else {
-            throw EnrolmentRefusal(.exhaustedToken, "join token \(token.id) has already been used \(record.uses) of \(record.maxUses) times; create a new one")
+            throw EnrolmentRefusal(
+                .exhaustedToken,
+                "join token \(token.id) has already been used \(record.uses) of \(record.maxUses) times; create a new one"
+            )
         }
         guard record.service == service.value else {
-            throw EnrolmentRefusal(.wrongService, "join token \(token.id) grants service \"\(record.service)\" but the CSR asks for \"\(service)\"")
+            throw EnrolmentRefusal(
+                .wrongService,
+                "join token \(token.id) grants service \"\(record.service)\" but the CSR asks for \"\(service)\"")
         }
         record.uses += 1
         records[token.id] = record

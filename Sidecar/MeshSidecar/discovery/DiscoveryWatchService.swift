@@ -26,13 +26,20 @@ struct DiscoveryWatchService: Service {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await DiscoveryClient.watch(control: control, identity: tls.current.identity, service: service) { snapshot in
+                try await DiscoveryClient.watch(control: control, identity: tls.current.identity, service: service) {
+                    snapshot in
                     cache.update(snapshot)
-                    logger.debug("endpoints updated", metadata: ["service": "\(service)", "count": "\(snapshot.endpoints.count)", "revision": "\(snapshot.revision)"])
+                    logger.debug(
+                        "endpoints updated",
+                        metadata: [
+                            "service": "\(service)", "count": "\(snapshot.endpoints.count)",
+                            "revision": "\(snapshot.revision)",
+                        ])
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("discovery watch failed; retrying", metadata: ["service": "\(service)", "error": "\(error)"])
+                logger.warning(
+                    "discovery watch failed; retrying", metadata: ["service": "\(service)", "error": "\(error)"])
             }
             // A stream that delivered data and then ended resets the backoff.
             failures = cache.snapshot(service) == nil ? failures + 1 : 1

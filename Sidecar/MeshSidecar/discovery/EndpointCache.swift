@@ -25,8 +25,11 @@ final class EndpointCache: Sendable {
     }
 
     func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
-        let id = nextWaiter.withLockedValue { $0 += 1; return $0 }
-        let (cached, waiter, isNew) = entries.withLockedValue { all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Bool) in
+        let id = nextWaiter.withLockedValue {
+            $0 += 1; return $0
+        }
+        let (cached, waiter, isNew) = entries.withLockedValue {
+            all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Bool) in
             if let latest = all[service]?.latest { return (latest, nil, false) }
             let isNew = all[service] == nil
             let promise = eventLoop.makePromise(of: DiscoveredService.self)
@@ -38,7 +41,11 @@ final class EndpointCache: Sendable {
         if isNew { requests.yield(service) }
         eventLoop.scheduleTask(in: firstSnapshotTimeout) { [entries, timeout = firstSnapshotTimeout] in
             let expired = entries.withLockedValue { $0[service]?.waiters.removeValue(forKey: id) }
-            expired?.fail(ProxyError(.discoveryUnavailable, "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"))
+            expired?.fail(
+                ProxyError(
+                    .discoveryUnavailable,
+                    "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"
+                ))
         }
         return waiter.futureResult
     }

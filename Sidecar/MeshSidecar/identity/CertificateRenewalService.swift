@@ -18,21 +18,28 @@ struct CertificateRenewalService: Service {
         while !Task.isCancelledOrShuttingDown {
             let snapshot = tls.current
             let wait = failures == 0 ? max(0, snapshot.renewAt.timeIntervalSinceNow) : min(30, pow(2, Double(failures)))
-            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) } } catch { return }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+            } catch { return }
             if Task.isShuttingDownGracefully { return }
             do {
                 let renewed = try await Enrolment.renew(control: control, current: snapshot.identity)
                 try IdentityFiles.save(renewed, dataDir: dataDir)
                 try tls.update(renewed)
                 failures = 0
-                logger.notice("certificate renewed", metadata: [
-                    "identity": "\(renewed.spiffeID)", "serial": "\(renewed.serialHex)", "not_after": "\(renewed.notAfter)",
-                ])
+                logger.notice(
+                    "certificate renewed",
+                    metadata: [
+                        "identity": "\(renewed.spiffeID)", "serial": "\(renewed.serialHex)",
+                        "not_after": "\(renewed.notAfter)",
+                    ])
             } catch {
                 failures += 1
-                logger.warning("certificate renewal failed; retrying", metadata: [
-                    "error": "\(error)", "attempt": "\(failures)", "expires": "\(snapshot.identity.notAfter)",
-                ])
+                logger.warning(
+                    "certificate renewal failed; retrying",
+                    metadata: [
+                        "error": "\(error)", "attempt": "\(failures)", "expires": "\(snapshot.identity.notAfter)",
+                    ])
             }
         }
     }

@@ -17,7 +17,10 @@ enum IdentityFiles {
         try SecureFiles.requirePrivate(keyPath)
         let key: P256.Signing.PrivateKey
         do { key = try P256.Signing.PrivateKey(pemRepresentation: keyPEM) } catch {
-            throw MeshError(.invalidCertificate, "\(keyPath) is not a valid P-256 key; delete the data directory's key.pem, cert.pem and bundle.pem to enrol again")
+            throw MeshError(
+                .invalidCertificate,
+                "\(keyPath) is not a valid P-256 key; delete the data directory's key.pem, cert.pem and bundle.pem to enrol again"
+            )
         }
         return try WorkloadIdentity(
             key: key, chain: try [Certificate](pemBundle: certPEM, what: dataDir + "/cert.pem"),

@@ -31,15 +31,21 @@ final class TLSState: Sendable {
     }
 
     /// Verification reads the bundle at handshake time, so a new root applies to the next handshake.
-    var verifier: PeerVerifier { PeerVerifier(trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } }) }
+    var verifier: PeerVerifier {
+        PeerVerifier(trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } })
+    }
 
     func verifier(onFailure: @escaping @Sendable (PeerVerificationFailure) -> Void) -> PeerVerifier {
-        PeerVerifier(trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } }, onFailure: onFailure)
+        PeerVerifier(
+            trustDomain: trustDomain, bundle: { [box] in box.withLockedValue { $0.identity.bundle } },
+            onFailure: onFailure)
     }
 
     private static func snapshot(_ identity: WorkloadIdentity) throws -> Snapshot {
-        let server = try MeshTLSConfiguration.makeServerConfigurationWithMTLS(chain: identity.chain, key: identity.key, bundle: identity.bundle)
-        let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(chain: identity.chain, key: identity.key, bundle: identity.bundle)
+        let server = try MeshTLSConfiguration.makeServerConfigurationWithMTLS(
+            chain: identity.chain, key: identity.key, bundle: identity.bundle)
+        let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
+            chain: identity.chain, key: identity.key, bundle: identity.bundle)
         return Snapshot(
             identity: identity, serverContext: try NIOSSLContext(configuration: server),
             clientContext: try NIOSSLContext(configuration: client),

@@ -1,9 +1,9 @@
 import MeshCore
+import MeshIdentity
 import NIOCore
 import NIOHTTP1
 import NIOSSL
 import X509
-import MeshIdentity
 
 /// Inbound: every request goes to the local app, carrying the caller's verified SPIFFE ID in
 /// `x-mesh-peer-identity` (any value the caller sent is replaced, so the app can trust it).
@@ -19,6 +19,7 @@ struct InboundRouter: RequestRouter {
         {
             head.headers.add(name: Self.peerIdentityHeader, value: id.uri)
         }
-        return channel.eventLoop.makeSucceededFuture(RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
+        return channel.eventLoop.makeSucceededFuture(
+            RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
     }
 }

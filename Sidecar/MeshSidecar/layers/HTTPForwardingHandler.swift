@@ -61,7 +61,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .body(let buffer):
             switch state {
             case .routing: held.append(.body(.byteBuffer(buffer)))
-            case .forwarding(let lease): lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            case .forwarding(let lease):
+                lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
             case .idle, .discarding, .closed: break
             }
         case .end(let trailers):
@@ -131,7 +132,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func routed(_ result: Result<(RoutedRequest, any Channel), any Error>) {
         guard case .routing = state, let context else {
             // The downstream went away while we were connecting: give the connection back unused.
-            if case .success(let (routed, channel)) = result { pool.release(channel, target: routed.endpoint, reusable: true) }
+            if case .success(let (routed, channel)) = result {
+                pool.release(channel, target: routed.endpoint, reusable: true)
+            }
             return
         }
         switch result {
@@ -161,14 +164,19 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// read and dropped, so a keep-alive client keeps its connection.
     private func respond(with error: ProxyError) {
         guard let context, let request = requestHead else { return }
-        logger.info("request failed", metadata: ["cause": "\(error.cause.rawValue)", "detail": "\(error.detail)", "uri": "\(request.uri)"])
+        logger.info(
+            "request failed",
+            metadata: ["cause": "\(error.cause.rawValue)", "detail": "\(error.detail)", "uri": "\(request.uri)"])
         let close = !request.isKeepAlive
-        let (head, body) = ProxyErrorResponse.make(error, requestHeaders: request.headers, version: request.version, close: close)
+        let (head, body) = ProxyErrorResponse.make(
+            error, requestHeaders: request.headers, version: request.version, close: close)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         held = []
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
             state = .closed
             return
         }
@@ -209,7 +217,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             for (name, value) in extraResponseHeaders { headers.replaceOrAdd(name: name, value: value) }
             if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
             if upstreamHead.status.code >= 200 { responseStarted = true }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: upstreamHead.status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: request.version, status: upstreamHead.status, headers: headers))),
+                promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
@@ -243,6 +254,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             context.close(promise: nil)
             return
         }
-        respond(with: ProxyError(.upstreamReset, "\(lease.target) closed the connection before responding\(error.map { ": \($0)" } ?? "")"))
+        respond(
+            with: ProxyError(
+                .upstreamReset,
+                "\(lease.target) closed the connection before responding\(error.map { ": \($0)" } ?? "")"))
     }
 }

@@ -20,7 +20,9 @@ enum ProxyErrorResponse {
     }
 
     /// Head and body of the response for `error` to a request with `requestHeaders`.
-    static func make(_ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool) -> (HTTPResponseHead, String) {
+    static func make(_ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool) -> (
+        HTTPResponseHead, String
+    ) {
         let body = "meshwork: \(error.cause.rawValue): \(error.detail)\n"
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")

@@ -36,12 +36,15 @@ struct OutboundRouter: RequestRouter {
         let expected = SPIFFEID.workload(service, in: trustDomain)
         return cache.resolve(service, on: eventLoop).flatMapThrowing { snapshot in
             guard snapshot.known else {
-                throw ProxyError(.unknownService, "no service named \"\(service)\" is registered with the control plane")
+                throw ProxyError(
+                    .unknownService, "no service named \"\(service)\" is registered with the control plane")
             }
             guard !snapshot.endpoints.isEmpty else {
                 throw ProxyError(.noEndpoints, "service \"\(service)\" has no endpoints")
             }
-            let index = counter.withLockedValue { $0 &+= 1; return $0 }
+            let index = counter.withLockedValue {
+                $0 &+= 1; return $0
+            }
             let endpoint = snapshot.endpoints[index % snapshot.endpoints.count]
             return RoutedRequest(
                 head: head, endpoint: EndpointTarget(address: endpoint.address, identity: expected),
@@ -52,12 +55,16 @@ struct OutboundRouter: RequestRouter {
     /// Splits absolute-form `http://authority/path` into its parts; origin-form keeps the Host header.
     static func split(_ head: HTTPRequestHead) throws -> (authority: String?, path: String) {
         if head.method == .CONNECT {
-            throw ProxyError(.unsupportedRequest, "CONNECT tunnels are not supported yet; send plain http:// requests through the proxy")
+            throw ProxyError(
+                .unsupportedRequest,
+                "CONNECT tunnels are not supported yet; send plain http:// requests through the proxy")
         }
         let uri = head.uri
         if uri.hasPrefix("/") { return (head.headers.first(name: "host"), uri) }
         guard uri.lowercased().hasPrefix("http://") else {
-            throw ProxyError(.invalidAuthority, "request target \"\(uri)\" must be http://SERVICE/path (TLS is the mesh's job: send plain http)")
+            throw ProxyError(
+                .invalidAuthority,
+                "request target \"\(uri)\" must be http://SERVICE/path (TLS is the mesh's job: send plain http)")
         }
         let rest = uri.dropFirst(7)
         let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex

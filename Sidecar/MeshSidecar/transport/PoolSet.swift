@@ -17,7 +17,9 @@ final class PoolSet: Sendable {
     }
 
     func pool(for eventLoop: any EventLoop) -> ConnectionPool {
-        guard let pool = pools[ObjectIdentifier(eventLoop)] else { preconditionFailure("event loop outside the sidecar's group") }
+        guard let pool = pools[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop outside the sidecar's group")
+        }
         return pool
     }
 }

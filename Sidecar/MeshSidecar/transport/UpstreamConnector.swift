@@ -44,7 +44,8 @@ struct MTLSUpstreamConnector: UpstreamConnector {
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let ssl = try NIOSSLClientHandler(context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
+                    let ssl = try NIOSSLClientHandler(
+                        context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
                     try channel.pipeline.syncOperations.addHandler(ssl)
                     try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -65,7 +66,8 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                         }
                         return eventLoop.makeFailedFuture(ProxyError(.tlsHandshakeFailed, f.detail))
                     }
-                    return eventLoop.makeFailedFuture(ProxyError(.tlsHandshakeFailed, "TLS handshake with \(target) failed: \(error)"))
+                    return eventLoop.makeFailedFuture(
+                        ProxyError(.tlsHandshakeFailed, "TLS handshake with \(target) failed: \(error)"))
                 }
             }
     }
