@@ -131,7 +131,8 @@ import X509
     @Test func watchersSeeUnknownThenEveryChange() async throws {
         let registry = EndpointRegistry()
         let orders = try ServiceName("orders")
-        var updates = await registry.watch(orders).makeAsyncIterator()
+        let (id, stream) = await registry.watch(orders)
+        var updates = stream.makeAsyncIterator()
         let first = await updates.next()
         #expect(first?.known == false && first?.endpoints.isEmpty == true)
         await registry.register(
@@ -148,7 +149,7 @@ import X509
     @Test func aSlowWatcherGetsOnlyTheLatestSnapshot() async throws {
         let registry = EndpointRegistry()
         let orders = try ServiceName("orders")
-        var updates = await registry.watch(orders).makeAsyncIterator()
+        var updates = await registry.watch(orders).updates.makeAsyncIterator()
         for port in 1...50 {
             await registry.register(
                 orders,

@@ -53,10 +53,16 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         }
         // Streams end when the control plane drains, so SIGTERM is not held up by open watches;
         // sidecars keep their last snapshot and reconnect.
-        let updates = await registry.watch(service)
-        try await cancelWhenGracefulShutdown {
-            try await Self.forward(updates, service: service, to: response)
+        let (id, updates) = await registry.watch(service)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await Self.forward(updates, service: service, to: response)
+            }
+        } catch {
+            await registry.unwatch(service, id)
+            throw error
         }
+        await registry.unwatch(service, id)
     }
 
     private static func forward(

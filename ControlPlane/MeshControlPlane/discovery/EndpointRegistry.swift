@@ -55,24 +55,22 @@ actor EndpointRegistry {
             endpoints: entry.endpoints.values.sorted { $0.key < $1.key }, revision: entry.revision)
     }
 
-    /// A stream that yields the current snapshot at once, then every change, until cancelled.
-    func watch(_ service: ServiceName) -> AsyncStream<EndpointSnapshot> {
+    /// A stream that yields the current snapshot at once, then every change. The caller ends it with
+    /// `unwatch(_:_:)` when it stops reading (the RPC handler does, however its stream ends).
+    func watch(_ service: ServiceName) -> (id: Int, updates: AsyncStream<EndpointSnapshot>) {
         let (stream, continuation) = AsyncStream.makeStream(
             of: EndpointSnapshot.self, bufferingPolicy: .bufferingNewest(1))
         let id = nextWatcher
         nextWatcher += 1
         watchers[service, default: [:]][id] = continuation
         continuation.yield(snapshot(service))
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.unwatch(service, id) }
-        }
-        return stream
+        return (id, stream)
     }
 
     var watcherCount: Int { watchers.values.reduce(0) { $0 + $1.count } }
 
-    private func unwatch(_ service: ServiceName, _ id: Int) {
-        watchers[service]?[id] = nil
+    func unwatch(_ service: ServiceName, _ id: Int) {
+        watchers[service]?.removeValue(forKey: id)?.finish()
     }
 
     private func publish(_ service: ServiceName) {
