@@ -65,8 +65,10 @@ echo
 echo "== frontend sidecar's certificate (admin /certs)"
 curl -s "http://$FRONTEND_ADMIN/certs"
 echo
-echo "== the orders port without a client certificate is refused:"
-openssl s_client -connect "$ORDERS_IN" -tls1_3 </dev/null 2>&1 | grep -iE "alert|error" | head -2 || true
+echo "== openssl s_client to the orders sidecar without a client certificate (the sidecar must refuse):"
+printf 'GET /orders HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n' \
+  | openssl s_client -connect "$ORDERS_IN" -tls1_3 -quiet -CAfile "$RUN/control/ca/root.pem" 2>&1 \
+  | grep -iE "alert|HTTP/1" | head -2 || true
 
 end=$(( $(date +%s) + ${DEMO_SECONDS:-315360000} ))
 echo
