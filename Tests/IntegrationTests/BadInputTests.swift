@@ -119,4 +119,31 @@ struct BadInputTests {
         r = try p.run("mesh-control", ["serve", "--data-dir", data, "--listen", "127.0.0.1:0"], timeout: 10)
         #expect(r.status == 1 && r.output.contains("not a valid P-256 private key"), "\(r.output)")
     }
+
+    @Test func garbageOnEveryPortCrashesNothing() throws {
+        let mesh = try Mesh()
+        defer { mesh.stop() }
+        let sidecar = try mesh.sidecar("orders", app: 1)
+        let script = """
+            for target in "$@"; do h=${target%:*}; p=${target##*:}
+              for i in 1 2 3; do head -c 4096 /dev/urandom | timeout 2 bash -c "cat > /dev/tcp/$h/$p" 2>/dev/null; done
+              printf 'GET / HTTP/1.1\\r\\nHost: \\x00\\xff\\r\\n\\r\\n' | timeout 2 bash -c "cat > /dev/tcp/$h/$p" 2>/dev/null
+              printf 'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' | timeout 2 bash -c "cat > /dev/tcp/$h/$p" 2>/dev/null
+              echo "sent $target"
+            done
+            """
+        let r = try mesh.p.run(
+            "/bin/bash", ["-c", script, "garbage", mesh.control, sidecar.inbound, sidecar.outbound, sidecar.admin],
+            timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.components(separatedBy: "sent ").count == 5, "garbage went to all four listeners: \(r.output)")
+        #expect(mesh.controlProcess.isRunning, "control plane survived")
+        let ready = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(sidecar.admin)/ready"])
+        #expect(ready.output == "ready\n", "sidecar survived and is still ready: \(ready.output)")
+        // The sidecar still proxies: through its own outbound to its own inbound, where the app is down.
+        let r2 = try mesh.curl(via: sidecar.outbound, "http://orders/")
+        #expect(
+            r2.output.hasPrefix("HTTP/1.1 502") && r2.output.lowercased().contains("x-mesh-error: connect_failed"),
+            "\(r2.output)")
+    }
 }
