@@ -7,10 +7,11 @@ final class Mesh: @unchecked Sendable {
     let controlProcess: Process
     var meshctlEnv: [String: String] { ["MESHCTL_CONFIG": "\(p.dir)/control/admin/meshctl.yaml"] }
 
-    init() throws {
+    init(controlFlags: [String] = []) throws {
         p = try MeshProcesses()
         controlProcess = try p.start(
-            "mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"], log: "control.log")
+            "mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"] + controlFlags,
+            log: "control.log")
         control = try p.field("control.log", "address")
     }
 
