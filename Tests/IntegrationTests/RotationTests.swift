@@ -30,8 +30,9 @@ struct RotationTests {
 
         // Both sidecars rotated at least twice in 20 s (renewal at 60–90 % of 10 s).
         let renewals = mesh.p.text(try logName(mesh, "orders")).components(separatedBy: "certificate renewed").count - 1
-        #expect(renewals >= 2, "orders renewed \(renewals) times")
-        print("rotation under load: \(codes.count) requests, \(failures.count) failed, orders renewed \(renewals) times")
+        #expect((2...8).contains(renewals), "orders renewed \(renewals) times (expected every 6–9 s)")
+        print(
+            "rotation under load: \(codes.count) requests, \(failures.count) failed, orders renewed \(renewals) times")
         let newSerial = try serial(mesh, orders.admin)
         #expect(newSerial != firstSerial)
         // A brand-new handshake with the orders sidecar presents the certificate /certs reports now.

@@ -23,6 +23,19 @@ import X509
         #expect(try verified.get().identity == id)
     }
 
+    @Test func shortLivedLeavesLeaveTheRenewalWindowAhead() throws {
+        let ca = try CertificateAuthority.generate(trustDomain: .default)
+        let now = Date()
+        let key = P256.Signing.PrivateKey()
+        let leaf = try ca.issue(
+            identity: try SPIFFEID(parsing: "spiffe://mesh.local/svc/a"), publicKey: .init(key.publicKey),
+            lifetime: .seconds(10), now: now)
+        #expect(leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) == 11)
+        let earliest = RenewalSchedule.renewalTime(
+            notBefore: leaf.notValidBefore, notAfter: leaf.notValidAfter, now: now, unit: 0)
+        #expect(earliest.timeIntervalSince(now) > 5, "renewal must not be due at issuance")
+    }
+
     @Test func caFilesAreCreatedPrivateAndReloadedNotReplaced() throws {
         let dir = NSTemporaryDirectory() + "ca-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -51,8 +51,9 @@ public struct CertificateAuthority: Sendable {
     public var pin: CAPin { CAPin(of: root) }
     public var bundle: TrustBundle { try! TrustBundle(roots: [root]) }
 
-    /// Signs a leaf whose only identity is `identity` in a critical URI SAN, valid from a minute ago
-    /// (clock skew) for `lifetime`, never beyond the root.
+    /// Signs a leaf whose only identity is `identity` in a critical URI SAN, valid for `lifetime` (never
+    /// beyond the root) and backdated for clock skew by a minute or a tenth of the lifetime, whichever is
+    /// less — so the 60–90 % renewal window stays ahead of the holder even for short-lived certificates.
     public func issue(
         identity: SPIFFEID,
         publicKey: Certificate.PublicKey,
@@ -60,11 +61,12 @@ public struct CertificateAuthority: Sendable {
         now: Date = Date()
     ) throws -> Certificate {
         let notAfter = min(now.addingTimeInterval(TimeInterval(lifetime.wholeSeconds)), root.notValidAfter)
+        let skew = min(60, TimeInterval(lifetime.wholeSeconds) / 10)
         return try Certificate(
             version: .v3,
             serialNumber: .init(),
             publicKey: publicKey,
-            notValidBefore: now.addingTimeInterval(-60),
+            notValidBefore: now.addingTimeInterval(-skew),
             notValidAfter: notAfter,
             issuer: root.subject,
             subject: DistinguishedName(),

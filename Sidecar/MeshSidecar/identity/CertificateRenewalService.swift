@@ -17,7 +17,9 @@ struct CertificateRenewalService: Service {
         var failures = 0
         while !Task.isCancelledOrShuttingDown {
             let snapshot = tls.current
-            let wait = failures == 0 ? max(0, snapshot.renewAt.timeIntervalSinceNow) : min(30, pow(2, Double(failures)))
+            // At least a second between renewals, so a CA that issues nearly expired certificates cannot
+            // make this loop spin.
+            let wait = failures == 0 ? max(1, snapshot.renewAt.timeIntervalSinceNow) : min(30, pow(2, Double(failures)))
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
             } catch { return }
