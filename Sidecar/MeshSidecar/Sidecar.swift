@@ -38,12 +38,13 @@ public struct Sidecar {
 
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
-                config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools, logger: logger)
+                config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools,
+                limits: config.httpLimits, logger: logger)
         }
         let outbound = try await bindReporting("outbound", config.outbound) {
             try await OutboundProxy.bind(
                 config.outbound, router: OutboundRouter(cache: cache, trustDomain: config.trustDomain),
-                pools: outboundPools, logger: logger)
+                pools: outboundPools, limits: config.httpLimits, logger: logger)
         }
         var listeners = [inbound, outbound]
         var bound: Logger.Metadata = ["inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outbound))"]
@@ -52,7 +53,7 @@ public struct Sidecar {
                 try await OutboundProxy.bind(
                     address,
                     router: OutboundRouter(cache: cache, trustDomain: config.trustDomain, fixedService: service),
-                    pools: outboundPools, logger: logger)
+                    pools: outboundPools, limits: config.httpLimits, logger: logger)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"

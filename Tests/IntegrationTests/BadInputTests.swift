@@ -140,6 +140,11 @@ struct BadInputTests {
         #expect(mesh.controlProcess.isRunning, "control plane survived")
         let ready = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(sidecar.admin)/ready"])
         #expect(ready.output == "ready\n", "sidecar survived and is still ready: \(ready.output)")
+        // An oversized header from the app is a 431 with a cause, not a generic 400.
+        let big = try mesh.curl(
+            via: sidecar.outbound, "http://orders/", ["-H", "x-big: \(String(repeating: "a", count: 70_000))"])
+        #expect(big.output.hasPrefix("HTTP/1.1 431"), "\(big.output.prefix(200))")
+        #expect(big.output.lowercased().contains("x-mesh-error: header_too_large"))
         // The sidecar still proxies: through its own outbound to its own inbound, where the app is down.
         let r2 = try mesh.curl(via: sidecar.outbound, "http://orders/")
         #expect(

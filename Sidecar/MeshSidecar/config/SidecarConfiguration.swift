@@ -16,6 +16,7 @@ public struct SidecarConfiguration: Sendable {
     public var upstreams: [(service: ServiceName, listen: HostPort)] = []
     public var trustDomain = TrustDomain.default
     public var logLevel = "info"
+    var httpLimits = HTTPLimits()
 
     static let flags: Set<String> = [
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",

@@ -6,9 +6,9 @@ import NIOSSL
 
 /// The inbound direction, socket → app, assembled in one place.
 enum InboundProxy {
-    static func bind(_ address: HostPort, tls: TLSState, router: InboundRouter, pools: PoolSet, logger: Logger)
-        async throws -> any Channel
-    {
+    static func bind(
+        _ address: HostPort, tls: TLSState, router: InboundRouter, pools: PoolSet, limits: HTTPLimits, logger: Logger
+    ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group) { channel in
             let ops = channel.pipeline.syncOperations
             // mTLS, TLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain).
@@ -16,8 +16,10 @@ enum InboundProxy {
                 NIOSSLServerHandler(
                     context: tls.current.serverContext,
                     customVerificationCallbackWithMetadata: tls.verifier.callback(.anyInTrustDomain)))
-            // HTTP/1.1 parsing, pipelining order, 400 on malformed requests.
-            try ops.configureHTTPServerPipeline(withErrorHandling: true)
+            // A client that stalls the handshake is closed after the handshake timeout.
+            try ops.addHandler(TLSHandshakeTimeoutHandler(limit: limits.tlsHandshakeTimeout))
+            // HTTP/1.1 with limits: 431 for oversized heads, 400 for malformed ones, head timeout, pipelining order.
+            try HTTPServerSetup.configure(ops, limits: limits)
             // Stamp the verified peer identity and forward to the app over a pooled connection.
             try ops.addHandler(
                 HTTPForwardingHandler(router: router, pool: pools.pool(for: channel.eventLoop), logger: logger))

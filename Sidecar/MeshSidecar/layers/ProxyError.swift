@@ -11,6 +11,8 @@ struct ProxyError: Error, Sendable, CustomStringConvertible {
         case upstreamReset = "upstream_reset"
         case invalidAuthority = "invalid_authority"
         case unsupportedRequest = "unsupported_request"
+        case headerTooLarge = "header_too_large"
+        case malformedRequest = "malformed_request"
     }
 
     let cause: Cause

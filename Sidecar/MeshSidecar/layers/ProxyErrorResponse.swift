@@ -7,7 +7,8 @@ enum ProxyErrorResponse {
         switch cause {
         case .noEndpoints, .unknownService, .discoveryUnavailable: .serviceUnavailable
         case .connectFailed, .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .upstreamReset: .badGateway
-        case .invalidAuthority, .unsupportedRequest: .badRequest
+        case .invalidAuthority, .unsupportedRequest, .malformedRequest: .badRequest
+        case .headerTooLarge: HTTPResponseStatus(statusCode: 431, reasonPhrase: "Request Header Fields Too Large")
         }
     }
 
@@ -15,7 +16,9 @@ enum ProxyErrorResponse {
     static func grpcStatus(for cause: ProxyError.Cause) -> Int {
         switch cause {
         case .noEndpoints, .unknownService, .discoveryUnavailable, .connectFailed, .upstreamReset: 14
-        case .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .invalidAuthority, .unsupportedRequest: 13
+        case .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .invalidAuthority, .unsupportedRequest, .headerTooLarge,
+            .malformedRequest:
+            13
         }
     }
 

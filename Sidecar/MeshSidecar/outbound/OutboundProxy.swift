@@ -6,13 +6,13 @@ import NIOHTTP1
 /// The outbound direction, app socket → peer sidecar, assembled in one place. The same assembly serves
 /// the HTTP proxy listener and each explicit upstream bind (which differ only in their router).
 enum OutboundProxy {
-    static func bind(_ address: HostPort, router: OutboundRouter, pools: PoolSet, logger: Logger) async throws
-        -> any Channel
-    {
+    static func bind(
+        _ address: HostPort, router: OutboundRouter, pools: PoolSet, limits: HTTPLimits, logger: Logger
+    ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group) { channel in
             let ops = channel.pipeline.syncOperations
-            // Plain HTTP/1.1 from the local app (loopback), 400 on malformed requests.
-            try ops.configureHTTPServerPipeline(withErrorHandling: true)
+            // Plain HTTP/1.1 from the local app, with limits: 431, 400 and the head timeout as inbound.
+            try HTTPServerSetup.configure(ops, limits: limits)
             // Resolve the destination, lease an mTLS connection that proved its identity, forward.
             try ops.addHandler(
                 HTTPForwardingHandler(router: router, pool: pools.pool(for: channel.eventLoop), logger: logger))
