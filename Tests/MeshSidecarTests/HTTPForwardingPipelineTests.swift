@@ -49,8 +49,8 @@ import Testing
         return channel
     }
 
-    func request(_ uri: String = "/orders", headers: HTTPHeaders = [:]) -> HTTPRequestHead {
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri, headers: headers)
+    func request(_ uri: String = "/orders", method: HTTPMethod = .POST, headers: HTTPHeaders = [:]) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
         head.headers.add(name: "host", value: "orders")
         return head
     }
@@ -135,5 +135,87 @@ import Testing
             Issue.record("no response"); return
         }
         #expect(r2.status == .badGateway && r2.headers.first(name: "x-mesh-error") == "tls_peer_identity_mismatch")
+    }
+
+    /// One full exchange on `down`, answered 200 by the newest upstream connection.
+    func exchange(_ down: EmbeddedChannel, _ connector: EmbeddedConnector, method: HTTPMethod) throws {
+        try down.writeInbound(HTTPServerRequestPart.head(request(method: method)))
+        try down.writeInbound(HTTPServerRequestPart.end(nil))
+        let up = connector.opened.last!
+        while try up.readOutbound(as: HTTPClientRequestPart.self) != nil {}
+        try up.writeInbound(
+            HTTPClientResponsePart.head(
+                HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "0"])))
+        try up.writeInbound(HTTPClientResponsePart.end(nil))
+        while try down.readOutbound(as: HTTPServerResponsePart.self) != nil {}
+    }
+
+    @Test func anIdempotentRequestIsReplayedWhenAReusedConnectionWasAlreadyClosed() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        let down = try downstream(FixedRouter(), pool, loop: loop)
+        try exchange(down, connector, method: .GET)
+        #expect(pool.idleCount == 1)
+
+        // The next GET goes out on the pooled connection, which the server closes before answering.
+        try down.writeInbound(HTTPServerRequestPart.head(request(method: .GET)))
+        try down.writeInbound(HTTPServerRequestPart.end(nil))
+        try connector.opened[0].close().wait()
+        guard connector.opened.count == 2 else {
+            Issue.record("not replayed on a fresh connection (\(connector.opened.count) connections)")
+            return
+        }
+        let fresh = connector.opened[1]
+        guard case .head(let replayed) = try fresh.readOutbound(as: HTTPClientRequestPart.self) else {
+            Issue.record("nothing replayed")
+            return
+        }
+        #expect(replayed.method == .GET)
+        #expect(try fresh.readOutbound(as: HTTPClientRequestPart.self) == .end(nil))
+        try fresh.writeInbound(
+            HTTPClientResponsePart.head(
+                HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "0"])))
+        try fresh.writeInbound(HTTPClientResponsePart.end(nil))
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no response")
+            return
+        }
+        #expect(response.status == .ok, "the client never sees the race")
+    }
+
+    @Test func aNonIdempotentRequestIsNeverReplayed() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        let down = try downstream(FixedRouter(), pool, loop: loop)
+        try exchange(down, connector, method: .POST)
+        try down.writeInbound(HTTPServerRequestPart.head(request(method: .POST)))
+        try down.writeInbound(HTTPServerRequestPart.end(nil))
+        try connector.opened[0].close().wait()
+        #expect(connector.opened.count == 1)
+        guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no response")
+            return
+        }
+        #expect(response.status == .badGateway && response.headers.first(name: "x-mesh-error") == "upstream_reset")
+    }
+
+    @Test func replayBufferKeepsOnlySmallCompleteIdempotentRequests() {
+        var get = ReplayBuffer(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), limit: 8)
+        #expect(get.replayable == nil, "incomplete")
+        get.append(.end(nil))
+        #expect(get.replayable?.count == 2)
+        get.discard()
+        #expect(get.replayable == nil, "a response byte arrived")
+
+        var put = ReplayBuffer(head: HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/"), limit: 8)
+        put.append(.body(.byteBuffer(ByteBuffer(string: "0123456789"))))
+        put.append(.end(nil))
+        #expect(put.replayable == nil, "body over the limit")
+
+        var post = ReplayBuffer(head: HTTPRequestHead(version: .http1_1, method: .POST, uri: "/"), limit: 8)
+        post.append(.end(nil))
+        #expect(post.replayable == nil, "POST is not idempotent")
     }
 }

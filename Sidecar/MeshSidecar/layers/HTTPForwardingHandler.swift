@@ -27,6 +27,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         let channel: any Channel
         let handler: UpstreamResponseHandler
         let target: EndpointTarget
+        /// Taken from the pool's idle list rather than freshly connected.
+        let reused: Bool
     }
 
     private let router: any RequestRouter
@@ -41,6 +43,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var upstreamKeepAlive = true
     private var extraResponseHeaders: [(String, String)] = []
     private var readPending = false
+    private var replay: ReplayBuffer?
 
     init(router: any RequestRouter, pool: ConnectionPool, logger: Logger) {
         self.router = router
@@ -62,6 +65,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             switch state {
             case .routing: held.append(.body(.byteBuffer(buffer)))
             case .forwarding(let lease):
+                replay?.append(.body(.byteBuffer(buffer)))
                 lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
             case .idle, .discarding, .closed: break
             }
@@ -69,7 +73,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             requestEnded = true
             switch state {
             case .routing: held.append(.end(trailers))
-            case .forwarding(let lease): lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
+            case .forwarding(let lease):
+                replay?.append(.end(trailers))
+                lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
             case .discarding: finishExchange()
             case .idle, .closed: break
             }
@@ -121,6 +127,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         responseStarted = false
         upstreamKeepAlive = true
         held = []
+        replay = nil
         state = .routing
         router.route(head, channel: context.channel)
             .hop(to: context.eventLoop)
@@ -129,33 +136,60 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             .whenComplete { result in self.routed(result) }
     }
 
-    private func routed(_ result: Result<(RoutedRequest, any Channel), any Error>) {
-        guard case .routing = state, let context else {
+    private func routed(_ result: Result<(RoutedRequest, (channel: any Channel, reused: Bool)), any Error>) {
+        guard case .routing = state else {
             // The downstream went away while we were connecting: give the connection back unused.
-            if case .success(let (routed, channel)) = result {
-                pool.release(channel, target: routed.endpoint, reusable: true)
+            if case .success(let (routed, connection)) = result {
+                pool.release(connection.channel, target: routed.endpoint, reusable: true)
             }
             return
         }
         switch result {
         case .failure(let error):
-            let proxyError = error as? ProxyError ?? ProxyError(.connectFailed, "\(error)")
-            respond(with: proxyError)
-        case .success(let (routed, channel)):
-            guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
-                preconditionFailure("upstream connection without UpstreamResponseHandler")
-            }
-            handler.sink = self
+            respond(with: error as? ProxyError ?? ProxyError(.connectFailed, "\(error)"))
+        case .success(let (routed, connection)):
             extraResponseHeaders = routed.responseHeaders
-            let lease = Lease(channel: channel, handler: handler, target: routed.endpoint)
-            state = .forwarding(lease: lease)
-            channel.write(HTTPClientRequestPart.head(routed.head), promise: nil)
-            for part in held { channel.write(part, promise: nil) }
+            var buffer = ReplayBuffer(head: routed.head)
+            for part in held { buffer.append(part) }
+            replay = buffer
+            let parts = [HTTPClientRequestPart.head(routed.head)] + held
             held = []
-            channel.flush()
-            if readPending {
-                readPending = false
-                context.read()
+            attach(connection.channel, target: routed.endpoint, reused: connection.reused, sending: parts)
+        }
+    }
+
+    /// Makes `channel` this exchange's upstream and sends what the request has so far.
+    private func attach(
+        _ channel: any Channel, target: EndpointTarget, reused: Bool, sending parts: [HTTPClientRequestPart]
+    ) {
+        guard let context else { return }
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamResponseHandler.self) else {
+            preconditionFailure("upstream connection without UpstreamResponseHandler")
+        }
+        handler.sink = self
+        state = .forwarding(lease: Lease(channel: channel, handler: handler, target: target, reused: reused))
+        for part in parts { channel.write(part, promise: nil) }
+        channel.flush()
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Sends the whole request again on a new connection, after a reused one closed before answering.
+    private func replay(_ parts: [HTTPClientRequestPart], to target: EndpointTarget) {
+        logger.debug(
+            "reused connection closed before responding; replaying on a new one", metadata: ["endpoint": "\(target)"])
+        state = .routing
+        replay = nil
+        pool.connectFresh(target).assumeIsolated().whenComplete { result in
+            guard case .routing = self.state else {
+                if case .success(let channel) = result { self.pool.release(channel, target: target, reusable: true) }
+                return
+            }
+            switch result {
+            case .failure(let error): self.respond(with: error as? ProxyError ?? ProxyError(.connectFailed, "\(error)"))
+            case .success(let channel): self.attach(channel, target: target, reused: false, sending: parts)
             }
         }
     }
@@ -217,6 +251,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             for (name, value) in extraResponseHeaders { headers.replaceOrAdd(name: name, value: value) }
             if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
             if upstreamHead.status.code >= 200 { responseStarted = true }
+            replay?.discard()
             context.write(
                 wrapOutboundOut(
                     .head(HTTPResponseHead(version: request.version, status: upstreamHead.status, headers: headers))),
@@ -252,6 +287,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             // Part of the response is already out: the only honest signal left is to reset.
             state = .closed
             context.close(promise: nil)
+            return
+        }
+        if lease.reused, requestEnded, let parts = replay?.replayable {
+            replay(parts, to: lease.target)
             return
         }
         respond(

@@ -14,12 +14,18 @@ final class ConnectionPool: @unchecked Sendable {
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
     }
 
-    func acquire(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+    /// An idle connection (`reused`), else a new one.
+    func acquire(_ target: EndpointTarget) -> EventLoopFuture<(channel: any Channel, reused: Bool)> {
         eventLoop.preconditionInEventLoop()
         while let channel = idle[target]?.popLast() {
-            if channel.isActive { return eventLoop.makeSucceededFuture(channel) }
+            if channel.isActive { return eventLoop.makeSucceededFuture((channel, true)) }
         }
-        return connector.connect(target, on: eventLoop)
+        return connectFresh(target).map { ($0, false) }
+    }
+
+    /// Always a new connection (for a replay after a reused one failed).
+    func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+        connector.connect(target, on: eventLoop)
     }
 
     /// Returns a connection after an exchange; closes it instead if it cannot carry another request.
