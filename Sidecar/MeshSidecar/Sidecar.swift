@@ -22,7 +22,7 @@ public struct Sidecar {
 
     public func run() async throws {
         let config = configuration
-        let identity = try await obtainIdentity()
+        let identity = try await firstIdentity()
         let tls = try TLSState(identity: identity, trustDomain: config.trustDomain)
         logger.notice(
             "identity ready",
@@ -31,11 +31,56 @@ public struct Sidecar {
                 "not_after": "\(identity.notAfter)",
             ])
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let cache = EndpointCache()
+        let cache: EndpointCache
+        switch config.mode {
+        case .controlPlane: cache = EndpointCache()
+        case .standalone(_, let endpoints):
+            cache = EndpointCache(staticEndpoints: endpoints, trustDomain: config.trustDomain)
+        }
         let ready = NIOLockedValueBox(false)
+        let (listeners, advertise) = try await bindListeners(tls: tls, cache: cache, ready: ready, group: group)
+
+        var services: [any Service] = [ListenerService(listeners: listeners, cache: cache)]
+        switch config.mode {
+        case .controlPlane(let control, _, let dataDir):
+            services += [
+                CertificateRenewalService(tls: tls, control: control, dataDir: dataDir, logger: logger),
+                DiscoveryWatchService(cache: cache, tls: tls, control: control, logger: logger),
+                RegistrationService(
+                    tls: tls, control: control, service: config.service, advertise: advertise, ready: ready,
+                    logger: logger),
+            ]
+        case .standalone(let paths, _):
+            services.append(
+                IdentityFileWatcher(
+                    paths: paths, service: config.service, tls: tls, interval: .seconds(1), logger: logger))
+            ready.withLockedValue { $0 = true }
+        }
+        let serviceGroup = ServiceGroup(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await serviceGroup.run()
+        try? await group.shutdownGracefully()
+    }
+
+    private func firstIdentity() async throws -> WorkloadIdentity {
+        let config = configuration
+        switch config.mode {
+        case .controlPlane(let control, let tokenFile, let dataDir):
+            return try await IdentityBootstrap.enrol(
+                control: control, tokenFile: tokenFile, dataDir: dataDir, service: config.service,
+                trustDomain: config.trustDomain, logger: logger)
+        case .standalone(let paths, _):
+            return try IdentityBootstrap.load(paths, service: config.service, trustDomain: config.trustDomain)
+        }
+    }
+
+    /// Opens every listener (inbound, outbound, upstream binds, admin) and logs where they are bound.
+    private func bindListeners(
+        tls: TLSState, cache: EndpointCache, ready: NIOLockedValueBox<Bool>, group: MultiThreadedEventLoopGroup
+    ) async throws -> (listeners: [any Channel], advertise: HostPort) {
+        let config = configuration
         let inboundPools = PoolSet(group: group, connector: PlainUpstreamConnector())
         let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls))
-
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools,
@@ -77,54 +122,7 @@ public struct Sidecar {
         }
         bound["advertise"] = "\(advertise)"
         logger.notice("sidecar listening", metadata: bound)
-
-        let services: [any Service] = [
-            ListenerService(listeners: listeners, cache: cache),
-            CertificateRenewalService(tls: tls, control: config.control, dataDir: config.dataDir, logger: logger),
-            DiscoveryWatchService(cache: cache, tls: tls, control: config.control, logger: logger),
-            RegistrationService(
-                tls: tls, control: config.control, service: config.service, advertise: advertise, ready: ready,
-                logger: logger),
-        ]
-        let serviceGroup = ServiceGroup(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await serviceGroup.run()
-        try? await group.shutdownGracefully()
-    }
-
-    /// The identity on disk if it is still valid, else a new one obtained with the join token.
-    func obtainIdentity() async throws -> WorkloadIdentity {
-        let config = configuration
-        if let stored = try IdentityFiles.load(dataDir: config.dataDir) {
-            if stored.spiffeID != .workload(config.service, in: config.trustDomain) {
-                throw MeshError(
-                    .invalidConfiguration,
-                    "\(config.dataDir) holds the identity \(stored.spiffeID), not that of service \(config.service); use a data directory per service"
-                )
-            }
-            if stored.notAfter > Date() {
-                logger.info("using identity from disk", metadata: ["not_after": "\(stored.notAfter)"])
-                return stored
-            }
-            logger.warning("identity on disk has expired; enrolling again with the join token")
-        }
-        guard let text = try SecureFiles.readString(config.tokenFile) else {
-            throw MeshError(
-                .invalidConfiguration,
-                "--token-file \(config.tokenFile) does not exist and \(config.dataDir) holds no valid identity: create a token with meshctl token create --service \(config.service)"
-            )
-        }
-        let token = try JoinToken(parsing: text)
-        do {
-            let identity = try await Enrolment.certify(
-                control: config.control, token: token, service: config.service, trustDomain: config.trustDomain)
-            try IdentityFiles.save(identity, dataDir: config.dataDir)
-            return identity
-        } catch let error as ControlPlaneError {
-            throw MeshError(
-                .invalidToken,
-                "enrolment with \(config.control) refused: \(error.message)\(error.reason.map { " [\($0)]" } ?? "")")
-        }
+        return (listeners, advertise)
     }
 
     private func bindReporting(_ what: String, _ address: HostPort, _ bind: () async throws -> any Channel) async throws

@@ -9,6 +9,11 @@ import MeshIdentity
 public struct DiscoveredEndpoint: Hashable, Sendable {
     public let address: HostPort
     public let identity: SPIFFEID
+
+    public init(address: HostPort, identity: SPIFFEID) {
+        self.address = address
+        self.identity = identity
+    }
 }
 
 /// The endpoints of a service at one revision; `known` is false for a service never registered.
@@ -17,6 +22,13 @@ public struct DiscoveredService: Sendable, Equatable {
     public let known: Bool
     public let endpoints: [DiscoveredEndpoint]
     public let revision: UInt64
+
+    public init(service: ServiceName, known: Bool, endpoints: [DiscoveredEndpoint], revision: UInt64) {
+        self.service = service
+        self.known = known
+        self.endpoints = endpoints
+        self.revision = revision
+    }
 }
 
 /// Registration and watches, with the caller's workload certificate.

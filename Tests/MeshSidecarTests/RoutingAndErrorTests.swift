@@ -105,6 +105,40 @@ import Testing
         #expect(c.service.value == "orders")
     }
 
+    @Test func standaloneModeTakesIdentityFilesAndStaticEndpoints() throws {
+        let c = try SidecarConfiguration(
+            arguments: [
+                "--service", "orders", "--app", "127.0.0.1:8080", "--cert", "/c.pem", "--key", "/k.pem", "--bundle",
+                "/b.pem",
+                "--endpoint", "billing=10.0.0.1:15006", "--endpoint", "billing=10.0.0.2:15006",
+            ], environment: [:])
+        guard case .standalone(let paths, let endpoints) = c.mode else {
+            Issue.record("not standalone")
+            return
+        }
+        #expect(paths == IdentityFilePaths(cert: "/c.pem", key: "/k.pem", bundle: "/b.pem"))
+        #expect(endpoints[try ServiceName("billing")]?.count == 2)
+    }
+
+    @Test func theTwoModesDoNotMix() {
+        let standalone = [
+            "--service", "orders", "--app", "127.0.0.1:8080", "--cert", "/c", "--key", "/k", "--bundle", "/b",
+        ]
+        for (args, expected) in [
+            (standalone + ["--control", "127.0.0.1:7443"], "--control cannot be combined with --cert"),
+            (Array(standalone.dropLast(2)), "--bundle is required"),
+            (required + ["--endpoint", "a=127.0.0.1:1"], "--endpoint is for standalone mode"),
+            (["--service", "orders", "--app", "127.0.0.1:8080"], "--control is required"),
+        ] {
+            do {
+                _ = try SidecarConfiguration(arguments: args, environment: [:])
+                Issue.record("\(args) accepted")
+            } catch {
+                #expect(error.message.hasPrefix(expected), "\(error.message)")
+            }
+        }
+    }
+
     @Test func advertiseMustBeDialable() {
         #expect(throws: MeshError.self) {
             try SidecarConfiguration(arguments: required + ["--advertise", "0.0.0.0:15006"], environment: [:])

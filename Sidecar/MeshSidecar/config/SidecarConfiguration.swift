@@ -2,11 +2,18 @@ import MeshCore
 
 /// Everything `mesh-sidecar` needs, with every default in this one type, validated once at the edge.
 public struct SidecarConfiguration: Sendable {
+    /// Where the identity and the endpoints come from.
+    public enum Mode: Sendable {
+        /// Join token → certificate from `mesh-control`, renewed there; endpoints from its discovery.
+        case controlPlane(control: HostPort, tokenFile: String, dataDir: String)
+        /// Bring your own identity: files written by SPIRE, Vault or a script, watched and reloaded;
+        /// endpoints given statically (`--endpoint SERVICE=HOST:PORT`, repeatable).
+        case standalone(IdentityFilePaths, endpoints: [ServiceName: [HostPort]])
+    }
+
     public var service: ServiceName
-    public var control: HostPort
-    public var tokenFile: String
+    public var mode: Mode
     public var app: HostPort
-    public var dataDir: String
     public var inbound = HostPort(host: "0.0.0.0", port: 15006)
     /// Address peers dial; defaults to the bound inbound address (127.0.0.1 when that is a wildcard).
     public var advertise: HostPort?
@@ -20,24 +27,20 @@ public struct SidecarConfiguration: Sendable {
 
     static let flags: Set<String> = [
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
-        "protocol", "trust-domain", "log-level",
+        "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint",
     ]
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
     public init(arguments: [String], environment: [String: String]) throws(MeshError) {
         let f = try CommandLineFlags(
-            arguments: arguments, environment: environment, known: Self.flags, repeatable: ["upstream"])
+            arguments: arguments, environment: environment, known: Self.flags, repeatable: ["upstream", "endpoint"])
         service = try f.parse("service", try f.required("service", "the name of the service this sidecar fronts")) {
             v throws(MeshError) in try ServiceName(v)
         }
-        control = try f.parse("control", try f.required("control", "the control plane address HOST:PORT")) {
-            v throws(MeshError) in try HostPort(parsing: v)
-        }
-        tokenFile = try f.required("token-file", "a file holding the join token from meshctl token create")
+        mode = try Self.mode(f)
         app = try f.parse("app", try f.required("app", "the local app address HOST:PORT")) { v throws(MeshError) in
             try HostPort(parsing: v)
         }
-        dataDir = try f.required("data-dir", "a persistent directory for the key, certificate and trust bundle")
         let listen: (String) throws(MeshError) -> HostPort = { v throws(MeshError) in
             try HostPort(parsing: v, allowPortZero: true)
         }
@@ -75,4 +78,52 @@ public struct SidecarConfiguration: Sendable {
                 })
         }
     }
+
+    private static func mode(_ f: CommandLineFlags) throws(MeshError) -> Mode {
+        guard let cert = f.string("cert") else {
+            if !f.strings("endpoint").isEmpty {
+                throw MeshError(
+                    .invalidConfiguration,
+                    "--endpoint is for standalone mode (with --cert, --key, --bundle); with a control plane, endpoints come from discovery"
+                )
+            }
+            let control = try f.parse(
+                "control",
+                try f.required(
+                    "control", "the control plane address HOST:PORT (or run standalone with --cert, --key, --bundle)")
+            ) {
+                v throws(MeshError) in try HostPort(parsing: v)
+            }
+            return .controlPlane(
+                control: control,
+                tokenFile: try f.required("token-file", "a file holding the join token from meshctl token create"),
+                dataDir: try f.required("data-dir", "a persistent directory for the key, certificate and trust bundle"))
+        }
+        for flag in ["control", "token-file"] where f.string(flag) != nil {
+            throw MeshError(
+                .invalidConfiguration,
+                "\(f.source(of: flag)) cannot be combined with --cert: standalone mode takes its identity from files")
+        }
+        let paths = IdentityFilePaths(
+            cert: cert, key: try f.required("key", "the private key (PEM) for --cert"),
+            bundle: try f.required("bundle", "the trust bundle (PEM roots) that peers must chain to"))
+        var endpoints: [ServiceName: [HostPort]] = [:]
+        for spec in f.strings("endpoint") {
+            let (service, address) = try f.parse("endpoint", spec) { v throws(MeshError) in
+                guard let eq = v.firstIndex(of: "=") else {
+                    throw MeshError(.invalidConfiguration, "must be SERVICE=HOST:PORT")
+                }
+                return (try ServiceName(String(v[..<eq])), try HostPort(parsing: String(v[v.index(after: eq)...])))
+            }
+            endpoints[service, default: []].append(address)
+        }
+        return .standalone(paths, endpoints: endpoints)
+    }
+}
+
+/// The three files of a brought-in identity.
+public struct IdentityFilePaths: Sendable, Equatable {
+    public var cert: String
+    public var key: String
+    public var bundle: String
 }

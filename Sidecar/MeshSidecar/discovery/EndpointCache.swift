@@ -18,13 +18,39 @@ final class EndpointCache: Sendable {
     /// Services to start watching, consumed by `DiscoveryWatchService`.
     let watchRequests: AsyncStream<ServiceName>
     let firstSnapshotTimeout: TimeAmount
+    /// Standalone mode: the endpoints are all there is; an unknown service fails at once.
+    let isStatic: Bool
 
     init(firstSnapshotTimeout: TimeAmount = .seconds(5)) {
         (watchRequests, requests) = AsyncStream.makeStream(of: ServiceName.self)
         self.firstSnapshotTimeout = firstSnapshotTimeout
+        isStatic = false
+    }
+
+    /// A cache that holds exactly `endpoints` (from `--endpoint`), each expected to prove the workload
+    /// identity of its service.
+    init(staticEndpoints endpoints: [ServiceName: [HostPort]], trustDomain: TrustDomain) {
+        (watchRequests, requests) = AsyncStream.makeStream(of: ServiceName.self)
+        requests.finish()
+        firstSnapshotTimeout = .zero
+        isStatic = true
+        entries.withLockedValue { all in
+            for (service, addresses) in endpoints {
+                let identity = SPIFFEID.workload(service, in: trustDomain)
+                all[service] = Entry(
+                    latest: DiscoveredService(
+                        service: service, known: true,
+                        endpoints: addresses.map { DiscoveredEndpoint(address: $0, identity: identity) }, revision: 1))
+            }
+        }
     }
 
     func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
+        if isStatic {
+            let known = entries.withLockedValue { $0[service]?.latest }
+            return eventLoop.makeSucceededFuture(
+                known ?? DiscoveredService(service: service, known: false, endpoints: [], revision: 0))
+        }
         let id = nextWaiter.withLockedValue {
             $0 += 1; return $0
         }
