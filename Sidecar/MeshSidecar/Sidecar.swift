@@ -38,7 +38,9 @@ public struct Sidecar {
             cache = EndpointCache(staticEndpoints: endpoints, trustDomain: config.trustDomain)
         }
         let ready = NIOLockedValueBox(false)
-        let (listeners, advertise) = try await bindListeners(tls: tls, cache: cache, ready: ready, group: group)
+        let metrics = SidecarMetrics()
+        let (listeners, advertise) = try await bindListeners(
+            tls: tls, cache: cache, ready: ready, metrics: metrics, group: group)
 
         var services: [any Service] = [ListenerService(listeners: listeners, cache: cache)]
         switch config.mode {
@@ -76,20 +78,21 @@ public struct Sidecar {
 
     /// Opens every listener (inbound, outbound, upstream binds, admin) and logs where they are bound.
     private func bindListeners(
-        tls: TLSState, cache: EndpointCache, ready: NIOLockedValueBox<Bool>, group: MultiThreadedEventLoopGroup
+        tls: TLSState, cache: EndpointCache, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
+        group: MultiThreadedEventLoopGroup
     ) async throws -> (listeners: [any Channel], advertise: HostPort) {
         let config = configuration
         let inboundPools = PoolSet(group: group, connector: PlainUpstreamConnector())
-        let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls))
+        let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics))
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools,
-                limits: config.httpLimits, logger: logger)
+                limits: config.httpLimits, metrics: metrics, logger: logger)
         }
         let outbound = try await bindReporting("outbound", config.outbound) {
             try await OutboundProxy.bind(
                 config.outbound, router: OutboundRouter(cache: cache, trustDomain: config.trustDomain),
-                pools: outboundPools, limits: config.httpLimits, logger: logger)
+                pools: outboundPools, limits: config.httpLimits, metrics: metrics, logger: logger)
         }
         var listeners = [inbound, outbound]
         var bound: Logger.Metadata = ["inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outbound))"]
@@ -98,15 +101,21 @@ public struct Sidecar {
                 try await OutboundProxy.bind(
                     address,
                     router: OutboundRouter(cache: cache, trustDomain: config.trustDomain, fixedService: service),
-                    pools: outboundPools, limits: config.httpLimits, logger: logger)
+                    pools: outboundPools, limits: config.httpLimits, metrics: metrics, logger: logger)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"
         }
+        let boundSnapshot = NIOLockedValueBox<[String: String]>([:])
         let admin = try await bindReporting("admin", config.admin) {
             try await Listener.bind(config.admin, group: group) { channel in
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                try channel.pipeline.syncOperations.addHandler(AdminHandler(tls: tls, ready: ready))
+                try channel.pipeline.syncOperations.addHandler(
+                    AdminHandler(
+                        tls: tls, ready: ready, metrics: metrics,
+                        describe: {
+                            AdminConfigView.json(config, cache: cache, bound: boundSnapshot.withLockedValue { $0 })
+                        }))
             }
         }
         listeners.append(admin)
@@ -122,6 +131,9 @@ public struct Sidecar {
         }
         bound["advertise"] = "\(advertise)"
         logger.notice("sidecar listening", metadata: bound)
+        boundSnapshot.withLockedValue { snapshot in
+            for (key, value) in bound { snapshot[key] = "\(value)" }
+        }
         return (listeners, advertise)
     }
 

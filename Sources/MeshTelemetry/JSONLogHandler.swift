@@ -1,16 +1,21 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// One JSON object per line on stdout (journald captures stdout of units; structured fields survive).
 /// Lines are written with a single `write(2)`, so concurrent loggers never interleave within a line.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level
     private let label: String
 
-    public init(label: String, level: Logger.Level) {
+    public init(label: String) {
         self.label = label
-        self.logLevel = level
+    }
+
+    /// The process-wide level (`MeshLogging.level`), so an admin call changes every logger at once.
+    public var logLevel: Logger.Level {
+        get { MeshLogging.level }
+        set { MeshLogging.level = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -59,9 +64,18 @@ public struct JSONLogHandler: LogHandler {
 }
 
 public enum MeshLogging {
+    private static let current = Mutex(Logger.Level.info)
+
+    /// The level every Meshwork logger uses; changing it takes effect at once (admin `/loglevel`).
+    public static var level: Logger.Level {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+
     /// Installs JSON logging at `level` for the whole process. Call once, first thing in main.
     public static func bootstrap(level: Logger.Level) {
-        LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
+        self.level = level
+        LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
     }
 
     /// Parses `trace|debug|info|notice|warning|error|critical`.

@@ -39,6 +39,20 @@ struct MeshSliceTests {
         let certs = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(frontend.admin)/certs"])
         #expect(certs.output.contains("\"identity\":\"spiffe://mesh.local/svc/frontend\""), "\(certs.output)")
 
+        // Metrics count what happened, with fixed label sets.
+        let metrics = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(frontend.admin)/metrics"]).output
+        #expect(metrics.contains(#"mesh_http_requests_total{direction="outbound",status_class="2xx"} 4"#), "\(metrics)")
+        #expect(metrics.contains(#"mesh_proxy_errors_total{direction="outbound",cause="unknown_service"} 1"#))
+        #expect(metrics.contains("mesh_http_request_duration_seconds_bucket"))
+        #expect(metrics.contains("mesh_identity_expiry_timestamp_seconds"))
+        // /config shows the destinations in use; /loglevel changes the level at run time.
+        let config = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(frontend.admin)/config"]).output
+        #expect(config.contains(#""service":"frontend""#) && config.contains(#""orders":{"known":true"#), "\(config)")
+        let set = try mesh.p.run("/usr/bin/curl", ["-s", "-X", "PUT", "http://\(frontend.admin)/loglevel?level=debug"])
+            .output
+        #expect(set == "debug\n")
+        #expect(try mesh.p.run("/usr/bin/curl", ["-s", "http://\(frontend.admin)/loglevel"]).output == "debug\n")
+
         // SIGTERM stops the control plane promptly even with sidecars watching it; they keep serving.
         mesh.controlProcess.terminate()
         let deadline = Date().addingTimeInterval(10)
@@ -88,6 +102,11 @@ struct MeshSliceTests {
         ])
         #expect(!tls12.contains("HTTP/1.1"), "TLS 1.2 must be refused: \(tls12)")
         #expect(tls12.lowercased().contains("alert") || tls12.lowercased().contains("error"), "\(tls12)")
+        let metrics = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(orders.admin)/metrics"]).output
+        let failures = metrics.split(separator: "\n").first {
+            $0.hasPrefix(#"mesh_tls_handshake_failures_total{direction="inbound"}"#)
+        }
+        #expect(failures.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0 >= 3, "\(failures ?? "none")")
     }
 
     @Test func outboundRefusesAPeerWithTheWrongIdentity() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MeshCore
 import NIOCore
@@ -40,11 +41,15 @@ import Testing
         }
     }
 
+    let metrics = SidecarMetrics()
+
     func downstream(_ router: any RequestRouter, _ pool: ConnectionPool, loop: EmbeddedEventLoop) throws
         -> EmbeddedChannel
     {
         let channel = EmbeddedChannel(
-            handler: HTTPForwardingHandler(router: router, pool: pool, logger: Logger(label: "test")), loop: loop)
+            handler: HTTPForwardingHandler(
+                router: router, pool: pool, direction: .outbound, metrics: metrics, logger: Logger(label: "test")),
+            loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         return channel
     }
@@ -126,6 +131,9 @@ import Testing
         #expect(response.headers.first(name: "x-mesh-error") == "no_endpoints")
         #expect(response.headers.first(name: "grpc-status") == "14")
         #expect(down.isActive, "a keep-alive client keeps its connection after a sidecar error")
+        let text = String(decoding: metrics.render(identityNotAfter: Date()), as: UTF8.self)
+        #expect(text.contains(#"mesh_proxy_errors_total{direction="outbound",cause="no_endpoints"} 1"#), "\(text)")
+        #expect(text.contains(#"mesh_http_requests_total{direction="outbound",status_class="5xx"} 1"#))
 
         connector.failure = ProxyError(.tlsPeerIdentityMismatch, "peer presented spiffe://mesh.local/svc/payments")
         let down2 = try downstream(FixedRouter(), pool, loop: loop)

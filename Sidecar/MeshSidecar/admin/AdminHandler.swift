@@ -1,4 +1,6 @@
 import Foundation
+import MeshCore
+import MeshTelemetry
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -11,21 +13,32 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
 
     let tls: TLSState
     let ready: NIOLockedValueBox<Bool>
-    private var path = ""
+    let metrics: SidecarMetrics
+    let describe: @Sendable () -> String
+    private var head: HTTPRequestHead?
 
-    init(tls: TLSState, ready: NIOLockedValueBox<Bool>) {
+    init(
+        tls: TLSState, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
+        describe: @escaping @Sendable () -> String
+    ) {
         self.tls = tls
         self.ready = ready
+        self.metrics = metrics
+        self.describe = describe
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): path = head.uri
+        case .head(let head): self.head = head
         case .body: break
         case .end:
-            let (status, body) = answer(path)
+            guard let head else { return }
+            let (status, body) = answer(head)
             var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: body.hasPrefix("{") ? "application/json" : "text/plain")
+            let type =
+                head.uri == "/metrics"
+                ? "text/plain; version=0.0.4" : body.hasPrefix("{") ? "application/json" : "text/plain"
+            headers.add(name: "content-type", value: type)
             headers.add(name: "content-length", value: String(body.utf8.count))
             context.write(
                 wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
@@ -36,8 +49,15 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    func answer(_ path: String) -> (HTTPResponseStatus, String) {
+    func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String) {
+        let path = String(head.uri.prefix { $0 != "?" })
         switch path {
+        case "/metrics":
+            return (
+                .ok, String(decoding: metrics.render(identityNotAfter: tls.current.identity.notAfter), as: UTF8.self)
+            )
+        case "/config": return (.ok, describe())
+        case "/loglevel": return logLevel(head)
         case "/live": return (.ok, "live\n")
         case "/ready": return ready.withLockedValue { $0 } ? (.ok, "ready\n") : (.serviceUnavailable, "not ready\n")
         case "/certs":
@@ -51,7 +71,19 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
 
                 """
             return (.ok, json)
-        default: return (.notFound, "not found: try /live, /ready, /certs\n")
+        default: return (.notFound, "not found: try /live, /ready, /certs, /metrics, /config, /loglevel\n")
         }
+    }
+
+    /// `GET /loglevel` shows the level; `PUT /loglevel?level=debug` (or POST) changes it for the process.
+    private func logLevel(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String) {
+        guard head.method == .PUT || head.method == .POST else { return (.ok, "\(MeshLogging.level.rawValue)\n") }
+        let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        let level = query.split(separator: "&").first { $0.hasPrefix("level=") }.map { String($0.dropFirst(6)) }
+        guard let level, let parsed = MeshLogging.level(parsing: level) else {
+            return (.badRequest, "use ?level= one of \(CommandLineFlags.logLevels.joined(separator: ", "))\n")
+        }
+        MeshLogging.level = parsed
+        return (.ok, "\(parsed.rawValue)\n")
     }
 }

@@ -90,5 +90,10 @@ final class EndpointCache: Sendable {
 
     func snapshot(_ service: ServiceName) -> DiscoveredService? { entries.withLockedValue { $0[service]?.latest } }
 
+    /// Every destination with a snapshot, by name.
+    func allSnapshots() -> [DiscoveredService] {
+        entries.withLockedValue { all in all.values.compactMap(\.latest) }.sorted { $0.service < $1.service }
+    }
+
     func finish() { requests.finish() }
 }

@@ -7,7 +7,8 @@ import NIOSSL
 /// The inbound direction, socket → app, assembled in one place.
 enum InboundProxy {
     static func bind(
-        _ address: HostPort, tls: TLSState, router: InboundRouter, pools: PoolSet, limits: HTTPLimits, logger: Logger
+        _ address: HostPort, tls: TLSState, router: InboundRouter, pools: PoolSet, limits: HTTPLimits,
+        metrics: SidecarMetrics, logger: Logger
     ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group) { channel in
             let ops = channel.pipeline.syncOperations
@@ -17,12 +18,15 @@ enum InboundProxy {
                     context: tls.current.serverContext,
                     customVerificationCallbackWithMetadata: tls.verifier.callback(.anyInTrustDomain)))
             // A client that stalls the handshake is closed after the handshake timeout.
-            try ops.addHandler(TLSHandshakeTimeoutHandler(limit: limits.tlsHandshakeTimeout))
+            try ops.addHandler(
+                TLSHandshakeTimeoutHandler(limit: limits.tlsHandshakeTimeout) { metrics.handshakeFailed(.inbound) })
             // HTTP/1.1 with limits: 431 for oversized heads, 400 for malformed ones, head timeout, pipelining order.
             try HTTPServerSetup.configure(ops, limits: limits)
             // Stamp the verified peer identity and forward to the app over a pooled connection.
             try ops.addHandler(
-                HTTPForwardingHandler(router: router, pool: pools.pool(for: channel.eventLoop), logger: logger))
+                HTTPForwardingHandler(
+                    router: router, pool: pools.pool(for: channel.eventLoop), direction: .inbound, metrics: metrics,
+                    logger: logger))
         }
     }
 }

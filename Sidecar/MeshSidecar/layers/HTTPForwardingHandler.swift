@@ -34,6 +34,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let router: any RequestRouter
     private let pool: ConnectionPool
     private let logger: Logger
+    private let direction: Direction
+    private let metrics: SidecarMetrics
+    private var requestStart = NIODeadline.now()
+    private var responseStatus = 0
     private var state = State.idle
     private var context: ChannelHandlerContext?
     private var held: [HTTPClientRequestPart] = []
@@ -45,9 +49,12 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var readPending = false
     private var replay: ReplayBuffer?
 
-    init(router: any RequestRouter, pool: ConnectionPool, logger: Logger) {
+    init(router: any RequestRouter, pool: ConnectionPool, direction: Direction, metrics: SidecarMetrics, logger: Logger)
+    {
         self.router = router
         self.pool = pool
+        self.direction = direction
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -123,6 +130,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         var head = incoming
         HopByHopHeaders.strip(&head.headers)
         requestHead = incoming
+        requestStart = .now()
         requestEnded = false
         responseStarted = false
         upstreamKeepAlive = true
@@ -204,6 +212,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         let close = !request.isKeepAlive
         let (head, body) = ProxyErrorResponse.make(
             error, requestHeaders: request.headers, version: request.version, close: close)
+        metrics.proxyError(direction, error.cause)
+        metrics.requestCompleted(direction, status: Int(head.status.code), elapsed: elapsed)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         held = []
@@ -250,7 +260,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             HopByHopHeaders.strip(&headers)
             for (name, value) in extraResponseHeaders { headers.replaceOrAdd(name: name, value: value) }
             if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
-            if upstreamHead.status.code >= 200 { responseStarted = true }
+            if upstreamHead.status.code >= 200 {
+                responseStarted = true
+                responseStatus = Int(upstreamHead.status.code)
+            }
             replay?.discard()
             context.write(
                 wrapOutboundOut(
@@ -260,6 +273,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            metrics.requestCompleted(direction, status: responseStatus, elapsed: elapsed)
             lease.handler.sink = nil
             pool.release(lease.channel, target: lease.target, reusable: requestEnded && upstreamKeepAlive)
             if requestEnded {
@@ -271,6 +285,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func upstreamReadComplete() { context?.flush() }
+
+    private var elapsed: Duration {
+        .nanoseconds((NIODeadline.now() - requestStart).nanoseconds)
+    }
 
     func upstreamWritabilityChanged(_ writable: Bool) {
         guard writable, readPending, case .forwarding = state, let context else { return }

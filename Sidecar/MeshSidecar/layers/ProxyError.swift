@@ -1,7 +1,7 @@
 /// A failure the sidecar itself generates on a request. The cause is the stable name users see in
 /// `x-mesh-error`; `ProxyErrorResponse` decides everything else a client sees.
 struct ProxyError: Error, Sendable, CustomStringConvertible {
-    enum Cause: String, Sendable {
+    enum Cause: String, Sendable, CaseIterable {
         case noEndpoints = "no_endpoints"
         case unknownService = "unknown_service"
         case discoveryUnavailable = "discovery_unavailable"

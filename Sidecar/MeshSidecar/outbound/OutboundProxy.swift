@@ -7,7 +7,8 @@ import NIOHTTP1
 /// the HTTP proxy listener and each explicit upstream bind (which differ only in their router).
 enum OutboundProxy {
     static func bind(
-        _ address: HostPort, router: OutboundRouter, pools: PoolSet, limits: HTTPLimits, logger: Logger
+        _ address: HostPort, router: OutboundRouter, pools: PoolSet, limits: HTTPLimits, metrics: SidecarMetrics,
+        logger: Logger
     ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group) { channel in
             let ops = channel.pipeline.syncOperations
@@ -15,7 +16,9 @@ enum OutboundProxy {
             try HTTPServerSetup.configure(ops, limits: limits)
             // Resolve the destination, lease an mTLS connection that proved its identity, forward.
             try ops.addHandler(
-                HTTPForwardingHandler(router: router, pool: pools.pool(for: channel.eventLoop), logger: logger))
+                HTTPForwardingHandler(
+                    router: router, pool: pools.pool(for: channel.eventLoop), direction: .outbound, metrics: metrics,
+                    logger: logger))
         }
     }
 }

@@ -33,6 +33,7 @@ struct PlainUpstreamConnector: UpstreamConnector {
 /// mTLS to a peer sidecar, requiring exactly the target's SPIFFE ID.
 struct MTLSUpstreamConnector: UpstreamConnector {
     let tls: TLSState
+    var metrics: SidecarMetrics?
 
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         guard let expected = target.identity else { preconditionFailure("mTLS target without identity: \(target)") }
@@ -58,8 +59,9 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 return eventLoop.makeFailedFuture(ProxyError(.connectFailed, "cannot connect to \(target): \(error)"))
             }
             .flatMap { channel in
-                handshake.futureResult.map { channel }.flatMapError { error in
+                handshake.futureResult.map { channel }.flatMapError { [metrics] error in
                     channel.close(promise: nil)
+                    metrics?.handshakeFailed(.outbound)
                     if let f = failure.withLockedValue({ $0 }) {
                         if case .identityMismatch = f.reason {
                             return eventLoop.makeFailedFuture(ProxyError(.tlsPeerIdentityMismatch, f.detail))

@@ -1,0 +1,29 @@
+import MeshCore
+import MeshTelemetry
+
+/// `/config`: what this sidecar is running with — its service, mode, trust domain, bound listeners, and
+/// the endpoint sets it holds with their discovery revisions — as JSON.
+enum AdminConfigView {
+    static func json(_ config: SidecarConfiguration, cache: EndpointCache, bound: [String: String]) -> String {
+        let q = JSONLogHandler.quote
+        let mode: String
+        switch config.mode {
+        case .controlPlane(let control, _, _): mode = "{\"kind\":\"control-plane\",\"control\":\(q("\(control)"))}"
+        case .standalone(let paths, _):
+            mode =
+                "{\"kind\":\"standalone\",\"cert\":\(q(paths.cert)),\"key\":\(q(paths.key)),\"bundle\":\(q(paths.bundle))}"
+        }
+        let listeners = bound.keys.sorted().map { "\(q($0)):\(q(bound[$0]!))" }.joined(separator: ",")
+        let destinations = cache.allSnapshots().map { snapshot in
+            let endpoints = snapshot.endpoints.map { q("\($0.address)") }.joined(separator: ",")
+            return
+                "\(q(snapshot.service.value)):{\"known\":\(snapshot.known),\"revision\":\(snapshot.revision),\"endpoints\":[\(endpoints)]}"
+        }.joined(separator: ",")
+        return """
+            {"service":\(q(config.service.value)),"trust_domain":\(q(config.trustDomain.name)),"mode":\(mode),\
+            "app":\(q("\(config.app)")),"listeners":{\(listeners)},"destinations":{\(destinations)},\
+            "log_level":\(q(MeshLogging.level.rawValue))}
+
+            """
+    }
+}
