@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Demo services for `make demo` and the integration tests.
 
-  app.py orders   PORT   answers GET /orders with JSON naming the caller the mesh verified
+  app.py orders   PORT   answers GET /orders with JSON naming the caller the mesh verified;
+                         PUT/POST /sink reads a body of any size in 1 MiB chunks and reports its length;
+                         GET /source?bytes=N sends N bytes (streaming tests)
   app.py frontend PORT   answers GET / by calling http://orders/orders through $http_proxy (its sidecar)
 """
 import json
@@ -15,8 +17,34 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so sidecar connection reuse is exercised
     wbufsize = 65536  # one write per response (head + body), else Nagle + delayed ACK add ~40 ms
 
+    def do_PUT(self):
+        if self.path != "/sink":
+            return self.reply(404, {"error": "only /sink takes a body"})
+        remaining, received = int(self.headers.get("content-length", "0")), 0
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            received += len(chunk)
+            remaining -= len(chunk)
+        self.reply(200, {"received": received})
+
+    do_POST = do_PUT
+
     def do_GET(self):
         role = self.server.role
+        if self.path.startswith("/source?bytes="):
+            total = int(self.path.split("=", 1)[1])
+            self.send_response(200)
+            self.send_header("content-type", "application/octet-stream")
+            self.send_header("content-length", str(total))
+            self.end_headers()
+            block = b"\0" * (1 << 20)
+            while total > 0:
+                n = min(total, len(block))
+                self.wfile.write(block[:n])
+                total -= n
+            return
         if role == "orders":
             body = {
                 "service": "orders",

@@ -26,6 +26,7 @@ final class Mesh: @unchecked Sendable {
         let outbound: String
         let admin: String
         let dataDir: String
+        let process: Process
     }
 
     /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
@@ -34,7 +35,7 @@ final class Mesh: @unchecked Sendable {
         try token(service).write(toFile: tokenFile, atomically: true, encoding: .utf8)
         let log = "\(service)-sidecar-\(UUID().uuidString.prefix(4)).log"
         let data = "\(p.dir)/\(service)-data-\(UUID().uuidString.prefix(4))"
-        try p.start(
+        let process = try p.start(
             "mesh-sidecar",
             [
                 "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
@@ -42,7 +43,7 @@ final class Mesh: @unchecked Sendable {
             ] + extra, log: log)
         let sidecar = Sidecar(
             inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),
-            admin: try p.field(log, "admin"), dataDir: data)
+            admin: try p.field(log, "admin"), dataDir: data, process: process)
         _ = try p.field(log, "endpoint")  // the "registered" line
         return sidecar
     }
