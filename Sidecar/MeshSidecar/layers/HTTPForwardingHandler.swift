@@ -256,15 +256,17 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         switch part {
         case .head(let upstreamHead):
             var headers = upstreamHead.headers
-            upstreamKeepAlive = upstreamHead.isKeepAlive
             HopByHopHeaders.strip(&headers)
             for (name, value) in extraResponseHeaders { headers.replaceOrAdd(name: name, value: value) }
-            if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
+            // Any response byte means the request reached the app: never replay it from here on.
+            replay?.discard()
+            // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
             if upstreamHead.status.code >= 200 {
+                upstreamKeepAlive = upstreamHead.isKeepAlive
+                if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
                 responseStarted = true
                 responseStatus = Int(upstreamHead.status.code)
             }
-            replay?.discard()
             context.write(
                 wrapOutboundOut(
                     .head(HTTPResponseHead(version: request.version, status: upstreamHead.status, headers: headers))),

@@ -1,11 +1,11 @@
 import NIOHTTP1
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; neither are
-/// headers named in `Connection`, nor proxy credentials meant for us.
+/// headers named in `Connection`, nor proxy credentials meant for us. `Trailer` is end-to-end and kept;
+/// `Transfer-Encoding` is left to the codecs, which re-frame each hop.
 enum HopByHopHeaders {
     static let names = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "upgrade",
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "upgrade",
     ]
 
     static func strip(_ headers: inout HTTPHeaders) {

@@ -19,8 +19,7 @@ struct PlainUpstreamConnector: UpstreamConnector {
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler())
+                    try HTTPClientSetup.configure(channel.pipeline.syncOperations)
                 }
             }
             .connect(host: target.address.host, port: target.address.port)
@@ -49,8 +48,7 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                         context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
                     try channel.pipeline.syncOperations.addHandler(ssl)
                     try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamResponseHandler())
+                    try HTTPClientSetup.configure(channel.pipeline.syncOperations)
                 }
             }
             .connect(host: target.address.host, port: target.address.port)
