@@ -3,12 +3,14 @@
 
   app.py orders   PORT   answers GET /orders with JSON naming the caller the mesh verified;
                          PUT/POST /sink reads a body of any size in 1 MiB chunks and reports its length;
-                         GET /source?bytes=N sends N bytes (streaming tests)
+                         GET /source?bytes=N sends N bytes (streaming tests);
+                         GET /slow?ms=N answers after N milliseconds (drain tests)
   app.py frontend PORT   answers GET / by calling http://orders/orders through $http_proxy (its sidecar)
 """
 import json
 import os
 import sys
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +35,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         role = self.server.role
+        if self.path.startswith("/slow?ms="):
+            time.sleep(int(self.path.split("=", 1)[1]) / 1000)
+            return self.reply(200, {"slept_ms": int(self.path.split("=", 1)[1])})
         if self.path.startswith("/source?bytes="):
             total = int(self.path.split("=", 1)[1])
             self.send_response(200)

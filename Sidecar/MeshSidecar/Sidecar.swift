@@ -5,6 +5,7 @@ import MeshCore
 import MeshIdentity
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
@@ -21,6 +22,18 @@ public struct Sidecar {
     }
 
     public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await serve(on: group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        // Everything `serve` held (listeners, pools, drain helpers) is released by now, before the loops stop.
+        try? await group.shutdownGracefully()
+    }
+
+    private func serve(on group: MultiThreadedEventLoopGroup) async throws {
         let config = configuration
         let identity = try await firstIdentity()
         let tls = try TLSState(identity: identity, trustDomain: config.trustDomain)
@@ -30,7 +43,6 @@ public struct Sidecar {
                 "identity": "\(identity.spiffeID)", "serial": "\(identity.serialHex)",
                 "not_after": "\(identity.notAfter)",
             ])
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let cache: EndpointCache
         switch config.mode {
         case .controlPlane: cache = EndpointCache()
@@ -39,10 +51,15 @@ public struct Sidecar {
         }
         let ready = NIOLockedValueBox(false)
         let metrics = SidecarMetrics()
+        let drain = DrainGroup(group: group)
         let (listeners, advertise) = try await bindListeners(
-            tls: tls, cache: cache, ready: ready, metrics: metrics, group: group)
+            tls: tls, cache: cache, ready: ready, metrics: metrics, drain: drain, group: group)
 
-        var services: [any Service] = [ListenerService(listeners: listeners, cache: cache)]
+        var services: [any Service] = [
+            ListenerService(
+                drain: drain, admin: listeners.admin, group: group, drainTimeout: config.drainTimeout, cache: cache,
+                logger: logger)
+        ]
         switch config.mode {
         case .controlPlane(let control, _, let dataDir):
             services += [
@@ -61,7 +78,6 @@ public struct Sidecar {
         let serviceGroup = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await serviceGroup.run()
-        try? await group.shutdownGracefully()
     }
 
     private func firstIdentity() async throws -> WorkloadIdentity {
@@ -79,20 +95,20 @@ public struct Sidecar {
     /// Opens every listener (inbound, outbound, upstream binds, admin) and logs where they are bound.
     private func bindListeners(
         tls: TLSState, cache: EndpointCache, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
-        group: MultiThreadedEventLoopGroup
-    ) async throws -> (listeners: [any Channel], advertise: HostPort) {
+        drain: DrainGroup, group: MultiThreadedEventLoopGroup
+    ) async throws -> (listeners: (data: [any Channel], admin: any Channel), advertise: HostPort) {
         let config = configuration
         let inboundPools = PoolSet(group: group, connector: PlainUpstreamConnector())
         let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics))
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools,
-                limits: config.httpLimits, metrics: metrics, logger: logger)
+                limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         }
         let outbound = try await bindReporting("outbound", config.outbound) {
             try await OutboundProxy.bind(
                 config.outbound, router: OutboundRouter(cache: cache, trustDomain: config.trustDomain),
-                pools: outboundPools, limits: config.httpLimits, metrics: metrics, logger: logger)
+                pools: outboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         }
         var listeners = [inbound, outbound]
         var bound: Logger.Metadata = ["inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outbound))"]
@@ -101,7 +117,7 @@ public struct Sidecar {
                 try await OutboundProxy.bind(
                     address,
                     router: OutboundRouter(cache: cache, trustDomain: config.trustDomain, fixedService: service),
-                    pools: outboundPools, limits: config.httpLimits, metrics: metrics, logger: logger)
+                    pools: outboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"
@@ -118,7 +134,6 @@ public struct Sidecar {
                         }))
             }
         }
-        listeners.append(admin)
         bound["admin"] = "\(Self.hostPort(admin))"
         let inboundBound = Self.hostPort(inbound)
         let advertise =
@@ -134,7 +149,7 @@ public struct Sidecar {
         boundSnapshot.withLockedValue { snapshot in
             for (key, value) in bound { snapshot[key] = "\(value)" }
         }
-        return (listeners, advertise)
+        return ((listeners, admin), advertise)
     }
 
     private func bindReporting(_ what: String, _ address: HostPort, _ bind: () async throws -> any Channel) async throws

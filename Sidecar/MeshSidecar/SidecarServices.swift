@@ -3,6 +3,7 @@ import MeshControlClient
 import MeshCore
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOExtras
 import ServiceLifecycle
 
 /// Registers this instance once the listeners are up (retrying while the control plane is away) and
@@ -45,14 +46,34 @@ struct RegistrationService: Service {
     }
 }
 
-/// Owns the listening sockets; closes them on shutdown.
+/// Owns the listening sockets. On shutdown it drains (services stop in reverse order, so by now this
+/// instance is not ready and has left discovery): the data listeners stop accepting, every connection
+/// finishes its in-flight request and closes, bounded by the drain timeout; then the admin listener closes.
 struct ListenerService: Service {
-    let listeners: [any Channel]
+    let drain: DrainGroup
+    let admin: any Channel
+    let group: any EventLoopGroup
+    let drainTimeout: Duration
     let cache: EndpointCache
+    let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
         cache.finish()
-        for listener in listeners { try? await listener.close() }
+        logger.notice(
+            "draining: no new connections; waiting for in-flight requests", metadata: ["timeout": "\(drainTimeout)"])
+        let drained = drain.drain()
+        let finished = await withTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { (try? await drained.get()) != nil }
+            tasks.addTask {
+                try? await Task.sleep(for: drainTimeout)
+                return false
+            }
+            let first = await tasks.next() ?? false
+            tasks.cancelAll()
+            return first
+        }
+        logger.notice(finished ? "drained" : "drain timeout reached; closing remaining connections")
+        try? await admin.close()
     }
 }

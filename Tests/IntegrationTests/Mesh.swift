@@ -27,6 +27,7 @@ final class Mesh: @unchecked Sendable {
         let admin: String
         let dataDir: String
         let process: Process
+        let log: String
     }
 
     /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
@@ -43,7 +44,7 @@ final class Mesh: @unchecked Sendable {
             ] + extra, log: log)
         let sidecar = Sidecar(
             inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),
-            admin: try p.field(log, "admin"), dataDir: data, process: process)
+            admin: try p.field(log, "admin"), dataDir: data, process: process, log: log)
         _ = try p.field(log, "endpoint")  // the "registered" line
         return sidecar
     }

@@ -24,10 +24,12 @@ public struct SidecarConfiguration: Sendable {
     public var trustDomain = TrustDomain.default
     public var logLevel = "info"
     var httpLimits = HTTPLimits()
+    /// How long SIGTERM waits for in-flight requests before closing what is left.
+    public var drainTimeout: Duration = .seconds(30)
 
     static let flags: Set<String> = [
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
-        "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint",
+        "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout",
     ]
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
@@ -65,6 +67,16 @@ public struct SidecarConfiguration: Sendable {
             }
         }
         logLevel = try f.logLevel()
+        if let drain = try f.optional(
+            "drain-timeout",
+            { v throws(MeshError) in
+                let d = try Duration(parsing: v)
+                guard d <= .seconds(3600) else { throw MeshError(.invalidDuration, "must be 0s...1h") }
+                return d
+            })
+        {
+            drainTimeout = drain
+        }
         for spec in f.strings("upstream") {
             upstreams.append(
                 try f.parse("upstream", spec) { v throws(MeshError) in

@@ -1,6 +1,7 @@
 import Logging
 import MeshCore
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOSSL
 
@@ -8,9 +9,9 @@ import NIOSSL
 enum InboundProxy {
     static func bind(
         _ address: HostPort, tls: TLSState, router: InboundRouter, pools: PoolSet, limits: HTTPLimits,
-        metrics: SidecarMetrics, logger: Logger
+        metrics: SidecarMetrics, drain: DrainGroup, logger: Logger
     ) async throws -> any Channel {
-        try await Listener.bind(address, group: pools.group) { channel in
+        try await Listener.bind(address, group: pools.group, drain: drain) { channel in
             let ops = channel.pipeline.syncOperations
             // mTLS, TLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain).
             try ops.addHandler(

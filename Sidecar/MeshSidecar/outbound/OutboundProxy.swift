@@ -1,6 +1,7 @@
 import Logging
 import MeshCore
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 
 /// The outbound direction, app socket → peer sidecar, assembled in one place. The same assembly serves
@@ -8,9 +9,9 @@ import NIOHTTP1
 enum OutboundProxy {
     static func bind(
         _ address: HostPort, router: OutboundRouter, pools: PoolSet, limits: HTTPLimits, metrics: SidecarMetrics,
-        logger: Logger
+        drain: DrainGroup, logger: Logger
     ) async throws -> any Channel {
-        try await Listener.bind(address, group: pools.group) { channel in
+        try await Listener.bind(address, group: pools.group, drain: drain) { channel in
             let ops = channel.pipeline.syncOperations
             // Plain HTTP/1.1 from the local app, with limits: 431, 400 and the head timeout as inbound.
             try HTTPServerSetup.configure(ops, limits: limits)
