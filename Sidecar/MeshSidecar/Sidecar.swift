@@ -66,8 +66,8 @@ public struct Sidecar {
                 CertificateRenewalService(tls: tls, control: control, dataDir: dataDir, logger: logger),
                 DiscoveryWatchService(cache: cache, tls: tls, control: control, logger: logger),
                 RegistrationService(
-                    tls: tls, control: control, service: config.service, advertise: advertise, ready: ready,
-                    logger: logger),
+                    tls: tls, control: control, service: config.service, advertise: advertise,
+                    labels: [AppProtocol.label: config.appProtocol.rawValue], ready: ready, logger: logger),
             ]
         case .standalone(let paths, _):
             services.append(
@@ -102,8 +102,8 @@ public struct Sidecar {
         let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics))
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
-                config.inbound, tls: tls, router: InboundRouter(app: config.app), pools: inboundPools,
-                limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
+                config.inbound, tls: tls, router: InboundRouter(app: config.app), appProtocol: config.appProtocol,
+                pools: inboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         }
         let outbound = try await bindReporting("outbound", config.outbound) {
             try await OutboundProxy.bind(
@@ -114,10 +114,11 @@ public struct Sidecar {
         var bound: Logger.Metadata = ["inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outbound))"]
         for (service, address) in config.upstreams {
             let channel = try await bindReporting("upstream \(service)", address) {
-                try await OutboundProxy.bind(
-                    address,
+                try await OutboundProxy.bindUpstream(
+                    address, service: service,
                     router: OutboundRouter(cache: cache, trustDomain: config.trustDomain, fixedService: service),
-                    pools: outboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
+                    cache: cache, tls: tls, pools: outboundPools, limits: config.httpLimits, metrics: metrics,
+                    drain: drain, logger: logger)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"

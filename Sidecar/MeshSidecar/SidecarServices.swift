@@ -13,6 +13,7 @@ struct RegistrationService: Service {
     let control: HostPort
     let service: ServiceName
     let advertise: HostPort
+    let labels: [String: String]
     let ready: NIOLockedValueBox<Bool>
     let logger: Logger
 
@@ -21,7 +22,8 @@ struct RegistrationService: Service {
         while !Task.isCancelledOrShuttingDown {
             do {
                 try await DiscoveryClient.register(
-                    control: control, identity: tls.current.identity, service: service, advertise: advertise)
+                    control: control, identity: tls.current.identity, service: service, advertise: advertise,
+                    labels: labels)
                 logger.notice("registered", metadata: ["service": "\(service)", "endpoint": "\(advertise)"])
                 break
             } catch {

@@ -9,10 +9,13 @@ import MeshIdentity
 public struct DiscoveredEndpoint: Hashable, Sendable {
     public let address: HostPort
     public let identity: SPIFFEID
+    /// Labels the instance registered with (its protocol, subset labels).
+    public let labels: [String: String]
 
-    public init(address: HostPort, identity: SPIFFEID) {
+    public init(address: HostPort, identity: SPIFFEID, labels: [String: String] = [:]) {
         self.address = address
         self.identity = identity
+        self.labels = labels
     }
 }
 
@@ -34,11 +37,13 @@ public struct DiscoveredService: Sendable, Equatable {
 /// Registration and watches, with the caller's workload certificate.
 public enum DiscoveryClient {
     public static func register(
-        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort
+        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort,
+        labels: [String: String] = [:]
     ) async throws {
         var request = Meshwork_V1_RegisterRequest()
         request.service = service.value
         request.endpoint = endpoint(advertise)
+        request.endpoint.labels = labels
         _ = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).register(request)
         }
@@ -71,7 +76,8 @@ public enum DiscoveryClient {
                             guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else {
                                 return nil
                             }
-                            return DiscoveredEndpoint(address: HostPort(host: e.host, port: Int(e.port)), identity: id)
+                            return DiscoveredEndpoint(
+                                address: HostPort(host: e.host, port: Int(e.port)), identity: id, labels: e.labels)
                         }
                         await onUpdate(
                             DiscoveredService(

@@ -26,6 +26,8 @@ public struct SidecarConfiguration: Sendable {
     var httpLimits = HTTPLimits()
     /// How long SIGTERM waits for in-flight requests before closing what is left.
     public var drainTimeout: Duration = .seconds(30)
+    /// What the app speaks; registered with the instance so callers pick the right relay.
+    public var appProtocol = AppProtocol.http
 
     static let flags: Set<String> = [
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
@@ -57,14 +59,16 @@ public struct SidecarConfiguration: Sendable {
             return hp
         }
         if let td = try f.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) { trustDomain = td }
-        if let p = f.string("protocol") {
-            _ = try f.parse("protocol", p) { v throws(MeshError) in
-                guard v == "http" else {
-                    throw MeshError(
-                        .invalidConfiguration, "only http is supported in this release (http2 and tcp are planned)")
+        if let p = try f.optional(
+            "protocol",
+            { v throws(MeshError) in
+                guard let value = AppProtocol(rawValue: v) else {
+                    throw MeshError(.invalidConfiguration, "must be http or tcp (http2 is planned)")
                 }
-                return v
-            }
+                return value
+            })
+        {
+            appProtocol = p
         }
         logLevel = try f.logLevel()
         if let drain = try f.optional(
@@ -138,4 +142,15 @@ public struct IdentityFilePaths: Sendable, Equatable {
     public var cert: String
     public var key: String
     public var bundle: String
+}
+
+/// How a service's traffic is carried between sidecars (always inside mTLS).
+public enum AppProtocol: String, Sendable {
+    /// HTTP/1.1, parsed: routing, pooling, error responses, metrics.
+    case http
+    /// Opaque bytes, relayed as they come (databases, caches, anything not HTTP).
+    case tcp
+
+    /// The endpoint label that carries it through discovery.
+    public static let label = "meshwork.dev/protocol"
 }

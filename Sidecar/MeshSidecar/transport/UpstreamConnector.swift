@@ -14,12 +14,15 @@ protocol UpstreamConnector: Sendable {
 
 /// Plain TCP to the local app.
 struct PlainUpstreamConnector: UpstreamConnector {
+    /// What runs over the connection: HTTP/1.1 client handlers, or nothing (bytes for a relay).
+    var speaksHTTP = true
+
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try HTTPClientSetup.configure(channel.pipeline.syncOperations)
+                    if speaksHTTP { try HTTPClientSetup.configure(channel.pipeline.syncOperations) }
                 }
             }
             .connect(host: target.address.host, port: target.address.port)
@@ -33,6 +36,8 @@ struct PlainUpstreamConnector: UpstreamConnector {
 struct MTLSUpstreamConnector: UpstreamConnector {
     let tls: TLSState
     var metrics: SidecarMetrics?
+    /// What runs inside the TLS: HTTP/1.1 client handlers, or nothing (bytes for a relay).
+    var speaksHTTP = true
 
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         guard let expected = target.identity else { preconditionFailure("mTLS target without identity: \(target)") }
@@ -48,7 +53,7 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                         context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
                     try channel.pipeline.syncOperations.addHandler(ssl)
                     try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
-                    try HTTPClientSetup.configure(channel.pipeline.syncOperations)
+                    if speaksHTTP { try HTTPClientSetup.configure(channel.pipeline.syncOperations) }
                 }
             }
             .connect(host: target.address.host, port: target.address.port)
@@ -82,12 +87,13 @@ final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     init(promise: EventLoopPromise<Void>) { self.promise = promise }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Pass the event on first: once removed, this handler's context no longer reaches the rest.
+        context.fireUserInboundEventTriggered(event)
         if case .handshakeCompleted = event as? TLSUserEvent, !done {
             done = true
             promise.succeed(())
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

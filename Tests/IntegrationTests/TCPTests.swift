@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// Opaque TCP for services declared `--protocol tcp`: an upstream bind on the caller's sidecar, mTLS
+/// between sidecars, raw bytes to the app; HTTP binds keep working beside it.
+@Suite(.serialized)
+struct TCPTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        .path
+
+    func port(_ p: MeshProcesses, _ log: String) throws -> Int {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let port = Int(
+                p.text(log).split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            {
+                return port
+            }
+            usleep(50_000)
+        }
+        throw TestFailure("no port in \(log)")
+    }
+
+    @Test func opaqueTCPIsRelayedOverMTLSThroughAnUpstreamBind() throws {
+        let mesh = try Mesh()
+        defer { mesh.stop() }
+        try mesh.p.start("/usr/bin/python3", ["\(Self.fixtures)/tcp_echo.py", "0"], log: "echo-app.log")
+        let echoApp = try port(mesh.p, "echo-app.log")
+        let echo = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "tcp"])
+        let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
+        _ = try mesh.sidecar("orders", app: ordersApp)
+        let caller = try mesh.sidecar(
+            "caller", app: 1, extra: ["--upstream", "echo=127.0.0.1:0", "--upstream", "orders=127.0.0.1:0"])
+        let echoBind = try mesh.p.field(caller.log, "upstream_echo")
+        let ordersBind = try mesh.p.field(caller.log, "upstream_orders")
+
+        // 1 MiB of random bytes out and back, compared byte for byte.
+        let client = """
+            import os, socket, sys
+            host, port = sys.argv[1].rsplit(":", 1)
+            data = os.urandom(1 << 20)
+            s = socket.create_connection((host, int(port)), timeout=10)
+            s.sendall(data)
+            got = b""
+            while len(got) < len(data):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            print("echo ok" if got == data else f"echo mismatch {len(got)}")
+            """
+        let r = try mesh.p.run("/usr/bin/python3", ["-c", client, echoBind], timeout: 30)
+        #expect(r.output.contains("echo ok"), "\(r.output)")
+
+        // The bind to an HTTP service is still HTTP.
+        let http = try mesh.p.run("/usr/bin/curl", ["-s", "-i", "--max-time", "10", "http://\(ordersBind)/orders"])
+        #expect(
+            http.output.hasPrefix("HTTP/1.1 200") && http.output.contains("spiffe://mesh.local/svc/caller"),
+            "\(http.output)")
+
+        // The TCP service's inbound still demands a mesh certificate.
+        let probe = try mesh.p.run(
+            "/usr/bin/openssl", ["s_client", "-connect", echo.inbound, "-quiet", "-tls1_3"], stdin: "hello\n",
+            timeout: 10)
+        #expect(!probe.output.contains("hello"), "no echo without a client certificate: \(probe.output)")
+    }
+}
