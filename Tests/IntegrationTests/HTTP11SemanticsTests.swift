@@ -11,15 +11,7 @@ struct HTTP11SemanticsTests {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "Fixtures/http11_app.py"
         ).path
-        try mesh.p.start("/usr/bin/python3", [fixture, "0"], log: "app.log")
-        var port = 0
-        for _ in 0..<100 where port == 0 {
-            port =
-                Int(
-                    mesh.p.text("app.log").split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines)
-                        ?? "") ?? 0
-            usleep(50_000)
-        }
+        let port = try mesh.p.startPython(fixture, log: "app.log")
         _ = try mesh.sidecar("orders", app: port)
         let frontend = try mesh.sidecar("frontend", app: 1)
         func curl(_ args: [String]) throws -> String {

@@ -92,9 +92,14 @@ final class MeshProcesses: @unchecked Sendable {
 
     func text(_ log: String) -> String { (try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8)) ?? "" }
 
-    /// Starts a demo app and returns its port.
+    /// Starts a demo app (`demo/app.py ROLE`) and returns its port.
     func startApp(_ role: String, log: String, env: [String: String] = [:]) throws -> Int {
-        try start("/usr/bin/python3", ["\(Self.packageRoot)/demo/app.py", role, "0"], log: log, env: env)
+        try startPython("\(Self.packageRoot)/demo/app.py", [role], log: log, env: env)
+    }
+
+    /// Starts a Python server script that takes its port (0) last and prints "... listening on HOST:PORT".
+    func startPython(_ script: String, _ args: [String] = [], log: String, env: [String: String] = [:]) throws -> Int {
+        try start("/usr/bin/python3", [script] + args + ["0"], log: log, env: env)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if let line = text(log).split(separator: "\n").first, let port = Int(line.split(separator: ":").last ?? "")
@@ -103,7 +108,7 @@ final class MeshProcesses: @unchecked Sendable {
             }
             usleep(50_000)
         }
-        throw TestFailure("app \(role) did not start: \(text(log))")
+        throw TestFailure("\(script) did not start: \(text(log))")
     }
 
     /// SIGTERM (sidecars drain and deregister), then SIGKILL whatever is still running after 5 s.

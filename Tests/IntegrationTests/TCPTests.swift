@@ -8,24 +8,10 @@ struct TCPTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
         .path
 
-    func port(_ p: MeshProcesses, _ log: String) throws -> Int {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if let port = Int(
-                p.text(log).split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
-            {
-                return port
-            }
-            usleep(50_000)
-        }
-        throw TestFailure("no port in \(log)")
-    }
-
     @Test func opaqueTCPIsRelayedOverMTLSThroughAnUpstreamBind() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        try mesh.p.start("/usr/bin/python3", ["\(Self.fixtures)/tcp_echo.py", "0"], log: "echo-app.log")
-        let echoApp = try port(mesh.p, "echo-app.log")
+        let echoApp = try mesh.p.startPython("\(Self.fixtures)/tcp_echo.py", log: "echo-app.log")
         let echo = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "tcp"])
         let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
         _ = try mesh.sidecar("orders", app: ordersApp)
