@@ -114,3 +114,28 @@ public enum SecureFiles {
         MeshError(.fileSystem, "\(what): \(String(cString: strerror(errno)))")
     }
 }
+
+extension SecureFiles {
+    /// True if `path` (or its nearest existing directory) is on tmpfs or ramfs, which a reboot empties: no
+    /// place for a join token or a key that must survive. Decided from the longest mount point in
+    /// /proc/self/mounts containing the resolved path; false where that cannot be read.
+    public static func isOnVolatileFilesystem(_ path: String) -> Bool {
+        var candidate = path
+        while !exists(candidate), let slash = candidate.lastIndex(of: "/") {
+            candidate = slash == candidate.startIndex ? "/" : String(candidate[..<slash])
+        }
+        guard let resolvedPointer = realpath(candidate.isEmpty ? "." : candidate, nil) else { return false }
+        let resolved = String(cString: resolvedPointer)
+        free(resolvedPointer)
+        guard let mounts = try? readString("/proc/self/mounts") else { return false }
+        var best: (mountPoint: String, type: String) = ("", "")
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 2 else { continue }
+            let mountPoint = String(fields[1])
+            let contains = mountPoint == "/" || resolved == mountPoint || resolved.hasPrefix(mountPoint + "/")
+            if contains && mountPoint.count >= best.mountPoint.count { best = (mountPoint, String(fields[2])) }
+        }
+        return best.type == "tmpfs" || best.type == "ramfs"
+    }
+}

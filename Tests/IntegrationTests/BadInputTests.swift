@@ -31,6 +31,24 @@ struct BadInputTests {
         #expect(!FileManager.default.fileExists(atPath: "\(p.dir)/c"), "nothing created on bad flags")
     }
 
+    @Test func aJoinTokenOnTmpfsIsRefused() throws {
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        guard mounts.contains(" /dev/shm tmpfs ") else { return }  // no tmpfs to try it on
+        let p = try MeshProcesses()
+        defer { p.stop() }
+        let token = "/dev/shm/meshwork-test-\(UUID().uuidString.prefix(8)).token"
+        try "mwt1.x".write(toFile: token, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: token) }
+        let r = try p.run(
+            "mesh-sidecar",
+            [
+                "--service", "orders", "--control", "127.0.0.1:9", "--token-file", token, "--app", "127.0.0.1:1",
+                "--data-dir", "\(p.dir)/d", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin",
+                "127.0.0.1:0",
+            ])
+        #expect(r.status == 1 && r.output.contains("is on tmpfs"), "\(r.output)")
+    }
+
     @Test func enrolmentRefusalsAreSpecificAndTheControlPlaneKeepsServing() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }

@@ -104,3 +104,20 @@ import Testing
             try FileManager.default.contentsOfDirectory(atPath: dir + "/a/b") == ["secret"], "no temp file left behind")
     }
 }
+
+@Suite struct VolatileFilesystemTests {
+    @Test func tmpfsIsRecognisedAndAPersistentDirectoryIsNot() throws {
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        let tmpfs = mounts.split(separator: "\n").map { $0.split(separator: " ") }.first {
+            $0.count > 2 && $0[2] == "tmpfs"
+        }
+        if let mountPoint = tmpfs.map({ String($0[1]) }) {
+            #expect(SecureFiles.isOnVolatileFilesystem(mountPoint + "/join.token"), "\(mountPoint) is tmpfs")
+        }
+        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+        let root = mounts.split(separator: "\n").map { $0.split(separator: " ") }.first { $0.count > 2 && $0[1] == "/" }
+        if let root, root[2] != "tmpfs" {
+            #expect(!SecureFiles.isOnVolatileFilesystem(here + "/join.token"))
+        }
+    }
+}

@@ -26,6 +26,12 @@ enum IdentityBootstrap {
             }
             logger.warning("identity on disk has expired; enrolling again with the join token")
         }
+        guard !SecureFiles.isOnVolatileFilesystem(tokenFile) else {
+            throw MeshError(
+                .invalidConfiguration,
+                "--token-file \(tokenFile) is on tmpfs, which a reboot empties: keep join tokens on persistent storage (e.g. /var/lib/meshwork/\(service)/join.token)"
+            )
+        }
         guard let text = try SecureFiles.readString(tokenFile) else {
             throw MeshError(
                 .invalidConfiguration,
