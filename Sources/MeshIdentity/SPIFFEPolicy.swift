@@ -2,16 +2,14 @@ import MeshCore
 import SwiftASN1
 import X509
 
-/// A chain is acceptable only if its leaf names exactly one SPIFFE ID, in our trust domain, and (if given)
-/// that ID is the expected one. Lists the SAN extension as handled, because workload leaves mark it
+/// A chain is acceptable only if its leaf names exactly one SPIFFE ID, in our trust domain. (Whether it is
+/// the *expected* ID is checked by `TrustBundle.verify` after trust, so a mismatch is reported as one.) Lists the SAN extension as handled, because workload leaves mark it
 /// critical (their subject is empty) and swift-certificates rejects unhandled critical extensions.
 public struct SPIFFEPolicy: VerifierPolicy, Sendable {
     public let trustDomain: TrustDomain
-    public let expected: SPIFFEID?
 
-    public init(trustDomain: TrustDomain, expected: SPIFFEID? = nil) {
+    public init(trustDomain: TrustDomain) {
         self.trustDomain = trustDomain
-        self.expected = expected
     }
 
     public let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.subjectAlternativeName]
@@ -23,9 +21,6 @@ public struct SPIFFEPolicy: VerifierPolicy, Sendable {
         }
         guard id.trustDomain == trustDomain else {
             return .failsToMeetPolicy(reason: "peer \(id) is outside trust domain \(trustDomain)")
-        }
-        if let expected, expected != id {
-            return .failsToMeetPolicy(reason: "peer is \(id) but \(expected) was expected")
         }
         return .meetsPolicy
     }

@@ -37,12 +37,11 @@ enum CAFiles {
         }
         let certs = try [Certificate](pemBundle: try SecureFiles.readString(certPath) ?? "", what: certPath)
         let root = certs[0]
-        let rootID = try? SPIFFEID(parsing: "spiffe://\(trustDomain.name)/x")
         if let names = try? root.extensions.subjectAlternativeNames,
             let uri = names.compactMap({ (n: GeneralName) -> String? in
                 if case .uniformResourceIdentifier(let u) = n { return u }
                 return nil
-            }).first, let rootID, uri != "spiffe://\(rootID.trustDomain.name)"
+            }).first, uri != "spiffe://\(trustDomain.name)"
         {
             throw MeshError(
                 .invalidConfiguration,

@@ -12,8 +12,8 @@ final class EndpointCache: Sendable {
         var waiters: [Int: EventLoopPromise<DiscoveredService>] = [:]
     }
 
-    private let entries = NIOLockedValueBox<[ServiceName: Entry]>([:])
-    private let nextWaiter = NIOLockedValueBox(0)
+    /// The entries, and the id of the last waiter (so a timed-out one can be removed), under one lock.
+    private let entries = NIOLockedValueBox<(byService: [ServiceName: Entry], lastWaiter: Int)>(([:], 0))
     private let requests: AsyncStream<ServiceName>.Continuation
     /// Services to start watching, consumed by `DiscoveryWatchService`.
     let watchRequests: AsyncStream<ServiceName>
@@ -37,7 +37,7 @@ final class EndpointCache: Sendable {
         entries.withLockedValue { all in
             for (service, addresses) in endpoints {
                 let identity = SPIFFEID.workload(service, in: trustDomain)
-                all[service] = Entry(
+                all.byService[service] = Entry(
                     latest: DiscoveredService(
                         service: service, known: true,
                         endpoints: addresses.map { DiscoveredEndpoint(address: $0, identity: identity) }, revision: 1))
@@ -46,27 +46,24 @@ final class EndpointCache: Sendable {
     }
 
     func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
-        if isStatic {
-            let known = entries.withLockedValue { $0[service]?.latest }
-            return eventLoop.makeSucceededFuture(
-                known ?? DiscoveredService(service: service, known: false, endpoints: [], revision: 0))
-        }
-        let id = nextWaiter.withLockedValue {
-            $0 += 1; return $0
-        }
-        let (cached, waiter, isNew) = entries.withLockedValue {
-            all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Bool) in
-            if let latest = all[service]?.latest { return (latest, nil, false) }
-            let isNew = all[service] == nil
+        // One lock per request: the cached snapshot, or (first use only) a waiter for the first one.
+        let (cached, waiter, id, isNew) = entries.withLockedValue {
+            all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Int, Bool) in
+            if let latest = all.byService[service]?.latest { return (latest, nil, 0, false) }
+            if isStatic {
+                return (DiscoveredService(service: service, known: false, endpoints: [], revision: 0), nil, 0, false)
+            }
+            let isNew = all.byService[service] == nil
             let promise = eventLoop.makePromise(of: DiscoveredService.self)
-            all[service, default: Entry()].waiters[id] = promise
-            return (nil, promise, isNew)
+            all.lastWaiter += 1
+            all.byService[service, default: Entry()].waiters[all.lastWaiter] = promise
+            return (nil, promise, all.lastWaiter, isNew)
         }
         if let cached { return eventLoop.makeSucceededFuture(cached) }
         guard let waiter else { preconditionFailure("no cached snapshot and no waiter") }
         if isNew { requests.yield(service) }
         eventLoop.scheduleTask(in: firstSnapshotTimeout) { [entries, timeout = firstSnapshotTimeout] in
-            let expired = entries.withLockedValue { $0[service]?.waiters.removeValue(forKey: id) }
+            let expired = entries.withLockedValue { $0.byService[service]?.waiters.removeValue(forKey: id) }
             expired?.fail(
                 ProxyError(
                     .discoveryUnavailable,
@@ -78,21 +75,23 @@ final class EndpointCache: Sendable {
 
     func update(_ snapshot: DiscoveredService) {
         let waiters = entries.withLockedValue { all -> [EventLoopPromise<DiscoveredService>] in
-            var entry = all[snapshot.service] ?? Entry()
+            var entry = all.byService[snapshot.service] ?? Entry()
             entry.latest = snapshot
             let waiting = Array(entry.waiters.values)
             entry.waiters = [:]
-            all[snapshot.service] = entry
+            all.byService[snapshot.service] = entry
             return waiting
         }
         for waiter in waiters { waiter.succeed(snapshot) }
     }
 
-    func snapshot(_ service: ServiceName) -> DiscoveredService? { entries.withLockedValue { $0[service]?.latest } }
+    func snapshot(_ service: ServiceName) -> DiscoveredService? {
+        entries.withLockedValue { $0.byService[service]?.latest }
+    }
 
     /// Every destination with a snapshot, by name.
     func allSnapshots() -> [DiscoveredService] {
-        entries.withLockedValue { all in all.values.compactMap(\.latest) }.sorted { $0.service < $1.service }
+        entries.withLockedValue { all in all.byService.values.compactMap(\.latest) }.sorted { $0.service < $1.service }
     }
 
     func finish() { requests.finish() }
