@@ -98,7 +98,8 @@ public struct Sidecar {
         drain: DrainGroup, group: MultiThreadedEventLoopGroup
     ) async throws -> (listeners: (data: [any Channel], admin: any Channel), advertise: HostPort) {
         let config = configuration
-        let inboundPools = PoolSet(group: group, connector: PlainUpstreamConnector())
+        let inboundPools = PoolSet(
+            group: group, connector: PlainUpstreamConnector(wire: config.appProtocol == .http2 ? .http2 : .http1))
         let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics))
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(

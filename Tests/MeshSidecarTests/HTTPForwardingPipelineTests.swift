@@ -17,12 +17,12 @@ import Testing
         var failure: ProxyError?
         init(loop: EmbeddedEventLoop) { self.loop = loop }
 
-        func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+        func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
             if let failure { return eventLoop.makeFailedFuture(failure) }
             let channel = EmbeddedChannel(handler: UpstreamResponseHandler(), loop: loop)
             _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             opened.append(channel)
-            return eventLoop.makeSucceededFuture(channel)
+            return eventLoop.makeSucceededFuture(UpstreamConnection(channel: channel, multiplexer: nil))
         }
     }
 
@@ -127,9 +127,12 @@ import Testing
         guard case .head(let response) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
             Issue.record("no response"); return
         }
-        #expect(response.status == .serviceUnavailable)
+        #expect(response.status == .ok, "gRPC callers get their status in grpc-status")
         #expect(response.headers.first(name: "x-mesh-error") == "no_endpoints")
-        #expect(response.headers.first(name: "grpc-status") == "14")
+        guard case .end(let trailers) = try down.readOutbound(as: HTTPServerResponsePart.self) else {
+            Issue.record("no trailers"); return
+        }
+        #expect(trailers?.first(name: "grpc-status") == "14")
         #expect(down.isActive, "a keep-alive client keeps its connection after a sidecar error")
         let text = String(decoding: metrics.render(identityNotAfter: Date()), as: UTF8.self)
         #expect(text.contains(#"mesh_proxy_errors_total{direction="outbound",cause="no_endpoints"} 1"#), "\(text)")

@@ -24,8 +24,7 @@ import Testing
     func server(_ limits: HTTPLimits = HTTPLimits()) throws -> (EmbeddedChannel, EmbeddedEventLoop) {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
-        try HTTPServerSetup.configure(channel.pipeline.syncOperations, limits: limits)
-        try channel.pipeline.syncOperations.addHandler(NoContent())
+        try HTTPServerSetup.configureSniffing(channel, limits: limits) { _ in NoContent() }
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (channel, loop)
     }
@@ -103,5 +102,67 @@ import Testing
         loop.advanceTime(by: .seconds(11))
         #expect(!stalled.isActive)
         #expect(completed.isActive)
+    }
+
+    // MARK: HTTP/2 on the same plaintext listener
+
+    /// The frames in bytes a server wrote: (type, stream, payload).
+    func frames(_ channel: EmbeddedChannel) throws -> [(type: UInt8, stream: UInt32, payload: [UInt8])] {
+        var bytes: [UInt8] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += buffer.readableBytesView }
+        var frames: [(UInt8, UInt32, [UInt8])] = []
+        var i = 0
+        while i + 9 <= bytes.count {
+            let length = Int(bytes[i]) << 16 | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2])
+            let stream = bytes[i + 5..<i + 9].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } & 0x7fff_ffff
+            frames.append((bytes[i + 3], stream, Array(bytes[i + 9..<min(bytes.count, i + 9 + length)])))
+            i += 9 + length
+        }
+        return frames
+    }
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    static let emptySettings: [UInt8] = [0, 0, 0, 4, 0, 0, 0, 0, 0]
+
+    @Test func thePrefaceDecidesTheVersion() {
+        let preface = ByteBuffer(bytes: Self.preface)
+        #expect(HTTPVersionSniffer.classify(preface.readableBytesView) == .http2)
+        #expect(HTTPVersionSniffer.classify(ByteBuffer(string: "PRI * HT").readableBytesView) == nil)
+        #expect(HTTPVersionSniffer.classify(ByteBuffer(string: "PRIX").readableBytesView) == .http1)
+        #expect(HTTPVersionSniffer.classify(ByteBuffer(string: "GET / HTTP/1.1").readableBytesView) == .http1)
+    }
+
+    @Test func anHTTP2ProtocolViolationGetsGOAWAYWithProtocolError() throws {
+        let (channel, _) = try server()
+        // A DATA frame on stream 0 is a connection error of type PROTOCOL_ERROR (RFC 9113 §6.1).
+        _ = try? channel.writeInbound(
+            ByteBuffer(bytes: Self.preface + Self.emptySettings + [0, 0, 0, 0, 0, 0, 0, 0, 0]))
+        let written = try frames(channel)
+        #expect(written.first?.type == 4, "the server's SETTINGS come first")
+        let goAway = try #require(written.first { $0.type == 7 }, "a GOAWAY frame")
+        #expect(Array(goAway.payload[4..<8]) == [0, 0, 0, 1], "error code PROTOCOL_ERROR")
+        #expect(!channel.isActive, "and the connection is closed")
+    }
+
+    @Test func anHTTP2RequestIsServedOnTheSameListener() throws {
+        let (channel, _) = try server()
+        // HEADERS (END_HEADERS|END_STREAM) on stream 1 with HPACK static-table entries only:
+        // :method GET (0x82), :scheme http (0x86), :path / (0x84), :authority "a" (literal, indexed name 1).
+        let block: [UInt8] = [0x82, 0x86, 0x84, 0x41, 0x01, 0x61]
+        let headers: [UInt8] = [0, 0, UInt8(block.count), 1, 0x05, 0, 0, 0, 1] + block
+        _ = try? channel.writeInbound(ByteBuffer(bytes: Self.preface + Self.emptySettings + headers))
+        let written = try frames(channel)
+        let response = try #require(written.first { $0.type == 1 && $0.stream == 1 }, "a HEADERS response on stream 1")
+        #expect(response.payload.first == 0x89, ":status 204 from the static table")
+        #expect(channel.isActive)
+    }
+
+    @Test func aStalledHTTP2PrefaceIsClosedAfterTheHeadTimeout() throws {
+        let (channel, loop) = try server()
+        send(channel, "PRI * HTTP/2.0\r\n")
+        loop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
     }
 }

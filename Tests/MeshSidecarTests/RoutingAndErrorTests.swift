@@ -38,8 +38,10 @@ import Testing
             (.upstreamReset, 502), (.invalidAuthority, 400),
         ]
         for (cause, status) in cases {
-            let (head, body) = ProxyErrorResponse.make(
+            let response = ProxyErrorResponse.make(
                 ProxyError(cause, "d"), requestHeaders: [:], version: .http1_1, close: false)
+            let (head, body) = (response.head, response.body)
+            #expect(response.trailers == nil)
             #expect(head.status.code == status)
             #expect(head.headers.first(name: "x-mesh-error") == cause.rawValue)
             #expect(head.headers.first(name: "content-length") == String(body.utf8.count))
@@ -47,12 +49,34 @@ import Testing
         }
     }
 
-    @Test func grpcCallersGetAGrpcStatus() {
-        let (head, _) = ProxyErrorResponse.make(
-            ProxyError(.noEndpoints, "d"), requestHeaders: ["content-type": "application/grpc+proto"],
-            version: .http1_1, close: true)
-        #expect(head.headers.first(name: "grpc-status") == "14")
-        #expect(head.headers.first(name: "connection") == "close")
+    @Test func grpcCallersGetAGrpcStatusInTrailers() {
+        let response = ProxyErrorResponse.make(
+            ProxyError(.noEndpoints, "service \"orders\" has no endpoints: 100%"),
+            requestHeaders: ["content-type": "application/grpc+proto"], version: .http1_1, close: true)
+        #expect(response.head.status == .ok, "gRPC carries the failure in grpc-status, not the HTTP status")
+        #expect(response.head.headers.first(name: "content-type") == "application/grpc")
+        #expect(response.head.headers.first(name: "x-mesh-error") == "no_endpoints")
+        #expect(response.head.headers.first(name: "connection") == "close")
+        #expect(response.body.isEmpty)
+        #expect(response.trailers?.first(name: "grpc-status") == "14")
+        #expect(
+            response.trailers?.first(name: "grpc-message")
+                == "meshwork: no_endpoints: service \"orders\" has no endpoints: 100%25")
+    }
+
+    @Test func aGrpcTrailersOnlyStatusMovesToTheTrailers() {
+        var head: HTTPHeaders = [
+            "content-type": "application/grpc", "grpc-status": "5", "grpc-message": "no such order",
+        ]
+        let moved = GRPCTrailersOnly.split(&head)
+        #expect(head.map(\.name) == ["content-type"])
+        #expect(moved?.first(name: "grpc-status") == "5")
+        let trailers = GRPCTrailersOnly.merge(moved, into: nil)
+        #expect(trailers?.first(name: "grpc-message") == "no such order")
+        var plain: HTTPHeaders = ["content-type": "text/plain", "grpc-status": "5"]
+        #expect(GRPCTrailersOnly.split(&plain) == nil, "only gRPC responses are rewritten")
+        var normal: HTTPHeaders = ["content-type": "application/grpc"]
+        #expect(GRPCTrailersOnly.split(&normal) == nil, "a head without a status is an ordinary gRPC head")
     }
 
     @Test func hopByHopHeadersAreNotForwarded() {
@@ -61,7 +85,11 @@ import Testing
             "x-app": "ok",
         ]
         HopByHopHeaders.strip(&headers)
-        #expect(headers.map(\.name) == ["x-app"])
+        #expect(
+            headers.map(\.name) == ["x-app", "te"], "TE: trailers is the one TE value that travels (gRPC needs it)")
+        var gzip: HTTPHeaders = ["te": "gzip", "x-app": "ok"]
+        HopByHopHeaders.strip(&gzip)
+        #expect(gzip.map(\.name) == ["x-app"])
     }
 }
 

@@ -15,6 +15,7 @@ final class SidecarMetrics: Sendable {
     private let proxyErrors: [Direction: [ProxyError.Cause: Counter]]
     private let handshakeFailures: [Direction: Counter]
     private let identityExpiry: Gauge
+    private let peerConnections: [String: Counter]
 
     static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
@@ -56,6 +57,15 @@ final class SidecarMetrics: Sendable {
         self.latency = latency
         self.proxyErrors = proxyErrors
         self.handshakeFailures = handshakeFailures
+        peerConnections = Dictionary(
+            uniqueKeysWithValues: Self.peerProtocols.map { wire in
+                (
+                    wire,
+                    registry.makeCounter(
+                        name: "mesh_peer_connections_opened_total", labels: [("protocol", wire)],
+                        help: "mTLS connections opened to peer sidecars, by what they carry")
+                )
+            })
         identityExpiry = registry.makeGauge(
             name: "mesh_identity_expiry_timestamp_seconds", help: "When the current workload certificate expires")
     }
@@ -69,6 +79,11 @@ final class SidecarMetrics: Sendable {
     func proxyError(_ direction: Direction, _ cause: ProxyError.Cause) { proxyErrors[direction]![cause]!.increment() }
 
     func handshakeFailed(_ direction: Direction) { handshakeFailures[direction]!.increment() }
+
+    static let peerProtocols = ["h2", "http/1.1", "tcp"]
+
+    /// One more verified connection to a peer sidecar carrying `wire` (`h2`, `http/1.1` or `tcp`).
+    func peerConnectionOpened(_ wire: String) { peerConnections[wire]?.increment() }
 
     /// Prometheus text exposition, with the gauges that are read rather than pushed brought up to date.
     func render(identityNotAfter: Date) -> [UInt8] {

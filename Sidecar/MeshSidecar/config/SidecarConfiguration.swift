@@ -63,7 +63,7 @@ public struct SidecarConfiguration: Sendable {
             "protocol",
             { v throws(MeshError) in
                 guard let value = AppProtocol(rawValue: v) else {
-                    throw MeshError(.invalidConfiguration, "must be http or tcp (http2 is planned)")
+                    throw MeshError(.invalidConfiguration, "must be http, http2 or tcp")
                 }
                 return value
             })
@@ -146,8 +146,11 @@ public struct IdentityFilePaths: Sendable, Equatable {
 
 /// How a service's traffic is carried between sidecars (always inside mTLS).
 public enum AppProtocol: String, Sendable {
-    /// HTTP/1.1, parsed: routing, pooling, error responses, metrics.
+    /// HTTP/1.1 from the app's point of view (the hop between sidecars may still be HTTP/2), parsed: routing,
+    /// pooling, error responses, metrics.
     case http
+    /// The app serves HTTP/2 without TLS, by prior knowledge (gRPC servers): the inbound sidecar speaks h2c to it.
+    case http2
     /// Opaque bytes, relayed as they come (databases, caches, anything not HTTP).
     case tcp
 

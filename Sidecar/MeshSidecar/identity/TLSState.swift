@@ -10,8 +10,12 @@ import NIOSSL
 final class TLSState: Sendable {
     struct Snapshot: Sendable {
         let identity: WorkloadIdentity
+        /// Inbound: offers `h2` and `http/1.1` by ALPN (a relay client offers neither, and gets bytes).
         let serverContext: NIOSSLContext
+        /// Outbound HTTP: offers `h2`, then `http/1.1`.
         let clientContext: NIOSSLContext
+        /// Outbound opaque TCP: no ALPN, so the peer never mistakes the relay for HTTP.
+        let relayClientContext: NIOSSLContext
         let renewAt: Date
     }
 
@@ -41,14 +45,20 @@ final class TLSState: Sendable {
             onFailure: onFailure)
     }
 
+    /// What the hop between sidecars may speak, in order of preference.
+    static let alpn = ["h2", "http/1.1"]
+
     private static func snapshot(_ identity: WorkloadIdentity) throws -> Snapshot {
         let server = try MeshTLSConfiguration.makeServerConfigurationWithMTLS(
-            chain: identity.chain, key: identity.key, bundle: identity.bundle)
+            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
         let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
+            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
+        let relay = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
             chain: identity.chain, key: identity.key, bundle: identity.bundle)
         return Snapshot(
             identity: identity, serverContext: try NIOSSLContext(configuration: server),
             clientContext: try NIOSSLContext(configuration: client),
+            relayClientContext: try NIOSSLContext(configuration: relay),
             renewAt: identity.renewalTime(now: Date(), unit: Double.random(in: 0...1)))
     }
 }

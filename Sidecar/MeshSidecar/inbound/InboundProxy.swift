@@ -4,6 +4,7 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 import NIOSSL
+import NIOTLS
 
 /// The inbound direction, socket → app, assembled in one place.
 enum InboundProxy {
@@ -26,17 +27,28 @@ enum InboundProxy {
                 let app = EndpointTarget(address: router.app, identity: nil)
                 try ops.addHandler(
                     TCPRelayHandler(start: .afterTLSHandshake, logger: logger) { loop in
-                        PlainUpstreamConnector(speaksHTTP: false).connect(app, on: loop)
+                        PlainUpstreamConnector(wire: .bytes).connect(app, on: loop).map(\.channel)
                     })
                 return
             }
-            // HTTP/1.1 with limits: 431 for oversized heads, 400 for malformed ones, head timeout, pipelining order.
-            try HTTPServerSetup.configure(ops, limits: limits)
             // Stamp the verified peer identity and forward to the app over a pooled connection.
-            try ops.addHandler(
+            let forwarder: HTTPServerSetup.Forwarder = { channel in
                 HTTPForwardingHandler(
                     router: router, pool: pools.pool(for: channel.eventLoop), direction: .inbound, metrics: metrics,
-                    logger: logger))
+                    logger: logger)
+            }
+            // The peer sidecar and we agree on HTTP/2 or HTTP/1.1 by ALPN. HTTP/1.1 has our limits (431, 400,
+            // head timeout, pipelining order); HTTP/2 runs one forwarder per stream.
+            try ops.addHandler(
+                ApplicationProtocolNegotiationHandler { result, channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if case .negotiated("h2") = result {
+                            try HTTPServerSetup.configureHTTP2(channel, limits: limits, forwarder: forwarder)
+                        } else {
+                            try HTTPServerSetup.configureHTTP1(channel, limits: limits, forwarder: forwarder)
+                        }
+                    }
+                })
         }
     }
 }

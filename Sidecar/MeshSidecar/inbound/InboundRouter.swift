@@ -14,7 +14,11 @@ struct InboundRouter: RequestRouter {
     func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
         var head = head
         head.headers.remove(name: Self.peerIdentityHeader)
-        if let chain = try? channel.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain(),
+        // An HTTP/2 stream's TLS lives on its parent connection.
+        let chain =
+            (try? channel.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain())
+            ?? (try? channel.parent?.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain())
+        if let chain,
             let der = try? chain.leaf.toDERBytes(), let id = try? Certificate(derEncoded: der).spiffeID()
         {
             head.headers.add(name: Self.peerIdentityHeader, value: id.uri)

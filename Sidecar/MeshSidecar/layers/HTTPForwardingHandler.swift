@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Forwards each HTTP/1.1 request of a downstream connection to an upstream connection chosen by the
+/// Forwards each HTTP request of a downstream HTTP/1.1 connection or HTTP/2 stream to an upstream connection chosen by the
 /// direction's `RequestRouter` and leased from its `ConnectionPool`, streaming bodies both ways without
 /// buffering them whole. Shared by inbound (→ app) and outbound (→ peer sidecar).
 ///
@@ -46,6 +46,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var responseStarted = false
     private var upstreamKeepAlive = true
     private var extraResponseHeaders: [(String, String)] = []
+    /// A gRPC status that came in the response head (a trailers-only response), sent on as trailers.
+    private var statusTrailers: HTTPHeaders?
     private var readPending = false
     private var replay: ReplayBuffer?
 
@@ -129,6 +131,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         var head = incoming
         HopByHopHeaders.strip(&head.headers)
+        // Every upstream hop is HTTP/1.1 or an HTTP/2 stream (whose codec ignores the version).
+        head.version = .http1_1
         requestHead = incoming
         requestStart = .now()
         requestEnded = false
@@ -185,12 +189,13 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     /// Sends the whole request again on a new connection, after a reused one closed before answering.
-    private func replay(_ parts: [HTTPClientRequestPart], to target: EndpointTarget) {
+    private func replay(_ parts: [HTTPClientRequestPart], to target: EndpointTarget, after error: (any Error)?) {
         logger.debug(
-            "reused connection closed before responding; replaying on a new one", metadata: ["endpoint": "\(target)"])
+            "reused connection closed before responding; replaying on a new one",
+            metadata: ["endpoint": "\(target)", "error": "\(error.map { "\($0)" } ?? "closed")"])
         state = .routing
         replay = nil
-        pool.connectFresh(target).assumeIsolated().whenComplete { result in
+        pool.acquireFresh(target).assumeIsolated().whenComplete { result in
             guard case .routing = self.state else {
                 if case .success(let channel) = result { self.pool.release(channel, target: target, reusable: true) }
                 return
@@ -209,22 +214,28 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         logger.info(
             "request failed",
             metadata: ["cause": "\(error.cause.rawValue)", "detail": "\(error.detail)", "uri": "\(request.uri)"])
-        let close = !request.isKeepAlive
-        let (head, body) = ProxyErrorResponse.make(
+        let close = !request.keepsConnection
+        let response = ProxyErrorResponse.make(
             error, requestHeaders: request.headers, version: request.version, close: close)
         metrics.proxyError(direction, error.cause)
-        metrics.requestCompleted(direction, status: Int(head.status.code), elapsed: elapsed)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        // Counted by the HTTP status the failure means, also for gRPC callers (who see 200 and a grpc-status).
+        metrics.requestCompleted(
+            direction, status: Int(ProxyErrorResponse.status(for: error.cause).code), elapsed: elapsed)
+        context.write(wrapOutboundOut(.head(response.head)), promise: nil)
+        if !response.body.isEmpty {
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))),
+                promise: nil)
+        }
         held = []
         if close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(.end(response.trailers))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
             state = .closed
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(response.trailers)), promise: nil)
         state = .discarding
         if requestEnded {
             finishExchange()
@@ -236,7 +247,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private func finishExchange() {
         guard let context else { return }
-        let keepAlive = requestHead?.isKeepAlive ?? false
+        let keepAlive = requestHead?.keepsConnection ?? false
         state = .idle
         requestHead = nil
         if !keepAlive {
@@ -258,12 +269,13 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             var headers = upstreamHead.headers
             HopByHopHeaders.strip(&headers)
             for (name, value) in extraResponseHeaders { headers.replaceOrAdd(name: name, value: value) }
+            statusTrailers = GRPCTrailersOnly.split(&headers)
             // Any response byte means the request reached the app: never replay it from here on.
             replay?.discard()
             // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
             if upstreamHead.status.code >= 200 {
-                upstreamKeepAlive = upstreamHead.isKeepAlive
-                if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
+                upstreamKeepAlive = upstreamHead.version.major >= 2 || upstreamHead.isKeepAlive
+                if !request.keepsConnection { headers.add(name: "connection", value: "close") }
                 responseStarted = true
                 responseStatus = Int(upstreamHead.status.code)
             }
@@ -274,15 +286,16 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             metrics.requestCompleted(direction, status: responseStatus, elapsed: elapsed)
+            // Give the upstream back before writing the end: on an HTTP/2 downstream that write closes the
+            // stream at once, and a lease still held then would be reset as if abandoned.
             lease.handler.sink = nil
+            state = .discarding
             pool.release(lease.channel, target: lease.target, reusable: requestEnded && upstreamKeepAlive)
-            if requestEnded {
-                finishExchange()
-            } else {
-                state = .discarding
-            }
+            context.writeAndFlush(
+                wrapOutboundOut(.end(GRPCTrailersOnly.merge(statusTrailers, into: trailers))), promise: nil)
+            statusTrailers = nil
+            if requestEnded, case .discarding = state { finishExchange() }
         }
     }
 
@@ -310,7 +323,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         if lease.reused, requestEnded, let parts = replay?.replayable {
-            replay(parts, to: lease.target)
+            replay(parts, to: lease.target, after: error)
             return
         }
         respond(
@@ -318,4 +331,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
                 .upstreamReset,
                 "\(lease.target) closed the connection before responding\(error.map { ": \($0)" } ?? "")"))
     }
+}
+
+extension HTTPRequestHead {
+    /// Whether the downstream connection stays open after this exchange. An HTTP/2 stream (version 2) is
+    /// one exchange by nature and its connection is not ours to close.
+    var keepsConnection: Bool { version.major >= 2 || isKeepAlive }
 }

@@ -22,10 +22,11 @@ final class HTTPProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHand
                 parserError == .headerOverflow
                 ? ProxyError(.headerTooLarge, "request line or headers exceed the sidecar's limit")
                 : ProxyError(.malformedRequest, "request is not valid HTTP/1.1 (\(parserError))")
-            let (head, body) = ProxyErrorResponse.make(proxyError, requestHeaders: [:], version: .http1_1, close: true)
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            let response = ProxyErrorResponse.make(proxyError, requestHeaders: [:], version: .http1_1, close: true)
+            context.write(wrapOutboundOut(.head(response.head)), promise: nil)
             context.write(
-                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))),
+                promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }

@@ -1,7 +1,7 @@
 import NIOHTTP1
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; neither are
-/// headers named in `Connection`, nor proxy credentials meant for us. `Trailer` is end-to-end and kept;
+/// headers named in `Connection`, nor proxy credentials meant for us. `Trailer` is end-to-end and kept, and so is `TE: trailers`;
 /// `Transfer-Encoding` is left to the codecs, which re-frame each hop.
 enum HopByHopHeaders {
     static let names = [
@@ -9,7 +9,10 @@ enum HopByHopHeaders {
     ]
 
     static func strip(_ headers: inout HTTPHeaders) {
+        // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it: it survives each hop.
+        let trailers = headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
         for listed in headers[canonicalForm: "connection"] { headers.remove(name: String(listed)) }
         for name in names { headers.remove(name: name) }
+        if trailers { headers.add(name: "te", value: "trailers") }
     }
 }

@@ -22,20 +22,52 @@ enum ProxyErrorResponse {
         }
     }
 
-    /// Head and body of the response for `error` to a request with `requestHeaders`.
-    static func make(_ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool) -> (
-        HTTPResponseHead, String
-    ) {
-        let body = "meshwork: \(error.cause.rawValue): \(error.detail)\n"
+    /// What the sidecar sends for a failure: a head, a body, and (for gRPC) trailers.
+    struct Response {
+        var head: HTTPResponseHead
+        var body: String
+        var trailers: HTTPHeaders?
+    }
+
+    /// The response for `error` to a request with `requestHeaders`. gRPC callers get what gRPC proxies send
+    /// (HTTP 200, `application/grpc`, no messages, `grpc-status` and `grpc-message` in the trailers), so
+    /// their client library reports the status; everyone else gets the HTTP status and a one-line body.
+    static func make(_ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool) -> Response {
         var headers = HTTPHeaders()
+        headers.add(name: "x-mesh-error", value: error.cause.rawValue)
+        if close { headers.add(name: "connection", value: "close") }
+        if requestHeaders.first(name: "content-type")?.hasPrefix("application/grpc") == true {
+            headers.add(name: "content-type", value: "application/grpc")
+            let trailers: HTTPHeaders = [
+                "grpc-status": String(grpcStatus(for: error.cause)),
+                "grpc-message": percentEncoded("meshwork: \(error.cause.rawValue): \(error.detail)"),
+            ]
+            return Response(
+                head: HTTPResponseHead(version: version, status: .ok, headers: headers), body: "", trailers: trailers)
+        }
+        let body = "meshwork: \(error.cause.rawValue): \(error.detail)\n"
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(body.utf8.count))
-        headers.add(name: "x-mesh-error", value: error.cause.rawValue)
-        if requestHeaders.first(name: "content-type")?.hasPrefix("application/grpc") == true {
-            headers.add(name: "grpc-status", value: String(grpcStatus(for: error.cause)))
-            headers.add(name: "grpc-message", value: error.cause.rawValue)
+        return Response(
+            head: HTTPResponseHead(version: version, status: status(for: error.cause), headers: headers), body: body)
+    }
+
+    /// gRPC's percent-encoding of `grpc-message`: printable ASCII except `%` stays, everything else is %XX.
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            if byte >= 0x20, byte <= 0x7e, byte != UInt8(ascii: "%") {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
         }
-        if close { headers.add(name: "connection", value: "close") }
-        return (HTTPResponseHead(version: version, status: status(for: error.cause), headers: headers), body)
+        return out
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

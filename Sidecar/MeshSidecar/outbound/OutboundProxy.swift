@@ -13,14 +13,11 @@ enum OutboundProxy {
         drain: DrainGroup, logger: Logger
     ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group, drain: drain) { channel in
-            let ops = channel.pipeline.syncOperations
-            // Plain HTTP/1.1 from the local app, with limits: 431, 400 and the head timeout as inbound.
-            try HTTPServerSetup.configure(ops, limits: limits)
-            // Resolve the destination, lease an mTLS connection that proved its identity, forward.
-            try ops.addHandler(
-                HTTPForwardingHandler(
-                    router: router, pool: pools.pool(for: channel.eventLoop), direction: .outbound, metrics: metrics,
-                    logger: logger))
+            // Plain HTTP from the local app: HTTP/2 by prior knowledge or HTTP/1.1 (with limits: 431, 400 and
+            // the head timeout as inbound). Per request: resolve the destination, lease an mTLS connection
+            // (or an HTTP/2 stream on one) that proved its identity, forward.
+            try HTTPServerSetup.configureSniffing(
+                channel, limits: limits, forwarder: forwarder(router, pools: pools, metrics: metrics, logger: logger))
         }
     }
 
@@ -34,25 +31,32 @@ enum OutboundProxy {
             // Decide per connection, from discovery, before reading a byte.
             try channel.pipeline.syncOperations.addHandler(
                 UpstreamBindSelector(service: service, cache: cache) { channel, appProtocol, snapshot in
-                    let ops = channel.pipeline.syncOperations
                     switch appProtocol {
-                    case .http:
-                        try HTTPServerSetup.configure(ops, limits: limits)
-                        try ops.addHandler(
-                            HTTPForwardingHandler(
-                                router: router, pool: pools.pool(for: channel.eventLoop), direction: .outbound,
-                                metrics: metrics, logger: logger))
+                    case .http, .http2:
+                        try HTTPServerSetup.configureSniffing(
+                            channel, limits: limits,
+                            forwarder: forwarder(router, pools: pools, metrics: metrics, logger: logger))
                     case .tcp:
                         let endpoint = snapshot.endpoints[Int.random(in: 0..<snapshot.endpoints.count)]
                         let target = EndpointTarget(
                             address: endpoint.address, identity: .workload(service, in: tls.trustDomain))
-                        let connector = MTLSUpstreamConnector(tls: tls, metrics: metrics, speaksHTTP: false)
-                        try ops.addHandler(
+                        let connector = MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .bytes)
+                        try channel.pipeline.syncOperations.addHandler(
                             TCPRelayHandler(start: .onActive, logger: logger) { loop in
-                                connector.connect(target, on: loop)
+                                connector.connect(target, on: loop).map(\.channel)
                             })
                     }
                 })
+        }
+    }
+
+    private static func forwarder(
+        _ router: OutboundRouter, pools: PoolSet, metrics: SidecarMetrics, logger: Logger
+    ) -> HTTPServerSetup.Forwarder {
+        { channel in
+            HTTPForwardingHandler(
+                router: router, pool: pools.pool(for: channel.eventLoop), direction: .outbound, metrics: metrics,
+                logger: logger)
         }
     }
 }

@@ -1,11 +1,21 @@
 import NIOCore
+import NIOHTTP2
 
-/// Keep-alive connections per endpoint, for one event loop (and used only on it, so no locks): a request
-/// takes an idle connection if one is open, else connects; a finished exchange gives it back.
+/// Upstream connections per endpoint, for one event loop (and used only on it, so no locks). An endpoint
+/// that speaks HTTP/2 gets one shared connection and each request opens a stream on it; one that speaks
+/// HTTP/1.1 gets keep-alive connections, one exchange at a time. Either way a request receives a channel
+/// that takes `HTTPClientRequestPart`s and ends in an `UpstreamResponseHandler`.
 final class ConnectionPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let connector: any UpstreamConnector
     private var idle: [EndpointTarget: [any Channel]] = [:]
+    /// The HTTP/2 connection per endpoint that new streams go to.
+    private var shared: [EndpointTarget: UpstreamConnection] = [:]
+    /// A connect in flight to an endpoint not known to speak HTTP/1.1 only (new, or HTTP/2 last time):
+    /// requests wait for it rather than each opening a connection of its own, and share it if it is HTTP/2.
+    private var connecting: [EndpointTarget: EventLoopFuture<UpstreamConnection>] = [:]
+    /// What each endpoint's last new connection spoke: true for HTTP/2.
+    private var speaksHTTP2: [EndpointTarget: Bool] = [:]
     private let maxIdlePerEndpoint: Int
 
     init(eventLoop: any EventLoop, connector: any UpstreamConnector, maxIdlePerEndpoint: Int = 64) {
@@ -14,23 +24,74 @@ final class ConnectionPool: @unchecked Sendable {
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
     }
 
-    /// An idle connection (`reused`), else a new one.
+    /// A channel for one exchange: a stream on a live HTTP/2 connection or an idle HTTP/1.1 connection
+    /// (`reused`), else one on a new connection.
     func acquire(_ target: EndpointTarget) -> EventLoopFuture<(channel: any Channel, reused: Bool)> {
         eventLoop.preconditionInEventLoop()
+        if let connection = usableShared(target), let multiplexer = connection.multiplexer {
+            return HTTP2ClientSetup.openStream(multiplexer).map { ($0, true) }
+        }
+        if let pending = connecting[target] { return stream(on: pending, target: target).map { ($0, false) } }
         while let channel = idle[target]?.popLast() {
             if channel.isActive { return eventLoop.makeSucceededFuture((channel, true)) }
         }
         return connectFresh(target).map { ($0, false) }
     }
 
-    /// Always a new connection (for a replay after a reused one failed).
-    func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
-        connector.connect(target, on: eventLoop)
+    /// For a replay after a reused connection failed: never an idle HTTP/1.1 connection (it may be just as
+    /// stale), but a stream on an HTTP/2 connection that is live or being opened, so the requests of one
+    /// failed connection move together to one new connection.
+    func acquireFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+        eventLoop.preconditionInEventLoop()
+        if let connection = usableShared(target), let multiplexer = connection.multiplexer {
+            return HTTP2ClientSetup.openStream(multiplexer)
+        }
+        if let pending = connecting[target] { return stream(on: pending, target: target) }
+        return connectFresh(target)
     }
 
-    /// Returns a connection after an exchange; closes it instead if it cannot carry another request.
+    private func stream(on pending: EventLoopFuture<UpstreamConnection>, target: EndpointTarget)
+        -> EventLoopFuture<any Channel>
+    {
+        pending.flatMap { connection in
+            guard let multiplexer = connection.multiplexer else { return self.connectFresh(target) }
+            return HTTP2ClientSetup.openStream(multiplexer)
+        }
+    }
+
+    /// Always on a new connection.
+    private func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+        let connection = connector.connect(target, on: eventLoop).map { connection in
+            (connection, self.adopt(connection, target: target))
+        }
+        if speaksHTTP2[target] != false, connecting[target] == nil {
+            connecting[target] = connection.map(\.0)
+            connection.whenComplete { _ in self.connecting[target] = nil }
+        }
+        return connection.flatMap { connection, shared in
+            guard let multiplexer = connection.multiplexer else {
+                return self.eventLoop.makeSucceededFuture(connection.channel)
+            }
+            let stream = HTTP2ClientSetup.openStream(multiplexer)
+            if !shared {
+                // Another connection already serves this endpoint: this one carries its one stream and closes.
+                stream.whenComplete { result in
+                    guard case .success(let stream) = result else { return connection.channel.close(promise: nil) }
+                    stream.closeFuture.whenComplete { _ in connection.channel.close(promise: nil) }
+                }
+            }
+            return stream
+        }
+    }
+
+    /// Gives a channel back after an exchange. An HTTP/1.1 connection that can carry another request
+    /// waits in the idle list; an HTTP/2 stream closes itself when both sides ended, or is reset here.
     func release(_ channel: any Channel, target: EndpointTarget, reusable: Bool) {
         eventLoop.preconditionInEventLoop()
+        if channel.parent != nil {
+            if !reusable { channel.close(promise: nil) }
+            return
+        }
         guard reusable, channel.isActive, idle[target, default: []].count < maxIdlePerEndpoint else {
             channel.close(promise: nil)
             return
@@ -41,5 +102,26 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } + shared.count }
+
+    private func usableShared(_ target: EndpointTarget) -> UpstreamConnection? {
+        guard let connection = shared[target] else { return nil }
+        if connection.channel.isActive, !HTTP2ClientSetup.goingAway(connection.channel) { return connection }
+        shared[target] = nil
+        return nil
+    }
+
+    /// Remembers what a new connection speaks; an HTTP/2 one becomes the endpoint's shared connection
+    /// unless a live one is there already (then false).
+    private func adopt(_ connection: UpstreamConnection, target: EndpointTarget) -> Bool {
+        speaksHTTP2[target] = connection.multiplexer != nil
+        guard connection.multiplexer != nil else { return false }
+        guard usableShared(target) == nil else { return false }
+        shared[target] = connection
+        let channel = connection.channel
+        channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
+            if self?.shared[target]?.channel === channel { self?.shared[target] = nil }
+        }
+        return true
+    }
 }

@@ -2,32 +2,71 @@ import MeshIdentity
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
 
-/// Opens a connection to an endpoint, ready for HTTP/1.1 requests: for mTLS, only once the handshake has
-/// completed and the peer's identity verified. Fails with `ProxyError`.
+/// What runs over an upstream connection once it is open.
+enum UpstreamWire: Sendable {
+    /// Nothing: bytes for a relay.
+    case bytes
+    /// HTTP/1.1 client handlers.
+    case http1
+    /// HTTP/2 by prior knowledge (h2c to an app declared `http2`).
+    case http2
+    /// Whatever ALPN settled: `h2` or `http/1.1` (the hop between sidecars).
+    case negotiated
+}
+
+/// An open upstream connection: for HTTP/2, requests open streams through `multiplexer`.
+struct UpstreamConnection: Sendable {
+    let channel: any Channel
+    let multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+}
+
+/// Opens a connection to an endpoint, ready for its wire: for mTLS, only once the handshake has completed
+/// and the peer's identity verified. Fails with `ProxyError`.
 protocol UpstreamConnector: Sendable {
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel>
+    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+}
+
+extension UpstreamConnection {
+    /// Installs the wire's handlers on a connected (and, for TLS, verified) channel. Runs on its event loop,
+    /// before any response byte can arrive.
+    static func configure(_ channel: any Channel, wire: UpstreamWire, alpn: String?) throws -> UpstreamConnection {
+        let ops = channel.pipeline.syncOperations
+        switch wire {
+        case .bytes:
+            return UpstreamConnection(channel: channel, multiplexer: nil)
+        case .http2:
+            return UpstreamConnection(channel: channel, multiplexer: try HTTP2ClientSetup.configure(channel))
+        case .negotiated where alpn == "h2":
+            return UpstreamConnection(channel: channel, multiplexer: try HTTP2ClientSetup.configure(channel))
+        case .http1, .negotiated:
+            try HTTPClientSetup.configure(ops)
+            return UpstreamConnection(channel: channel, multiplexer: nil)
+        }
+    }
 }
 
 /// Plain TCP to the local app.
 struct PlainUpstreamConnector: UpstreamConnector {
-    /// What runs over the connection: HTTP/1.1 client handlers, or nothing (bytes for a relay).
-    var speaksHTTP = true
+    var wire = UpstreamWire.http1
 
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if speaksHTTP { try HTTPClientSetup.configure(channel.pipeline.syncOperations) }
-                }
-            }
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: target.address.host, port: target.address.port)
             .flatMapErrorThrowing { error in
                 throw ProxyError(.connectFailed, "cannot connect to app at \(target.address): \(error)")
+            }
+            .flatMapThrowing { [wire] channel in
+                do { return try UpstreamConnection.configure(channel, wire: wire, alpn: nil) } catch {
+                    channel.close(promise: nil)
+                    throw error
+                }
             }
     }
 }
@@ -36,24 +75,24 @@ struct PlainUpstreamConnector: UpstreamConnector {
 struct MTLSUpstreamConnector: UpstreamConnector {
     let tls: TLSState
     var metrics: SidecarMetrics?
-    /// What runs inside the TLS: HTTP/1.1 client handlers, or nothing (bytes for a relay).
-    var speaksHTTP = true
+    /// `.negotiated` for HTTP (offers h2 and http/1.1), `.bytes` for a relay (offers no ALPN).
+    var wire = UpstreamWire.negotiated
 
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
         guard let expected = target.identity else { preconditionFailure("mTLS target without identity: \(target)") }
-        let context = tls.current.clientContext
+        let context = wire == .bytes ? tls.current.relayClientContext : tls.current.clientContext
         let failure = NIOLockedValueBox<PeerVerificationFailure?>(nil)
         let callback = tls.verifier(onFailure: { f in failure.withLockedValue { $0 = f } }).callback(.exactly(expected))
-        let handshake = eventLoop.makePromise(of: Void.self)
+        let handshake = eventLoop.makePromise(of: String?.self)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let ssl = try NIOSSLClientHandler(
                         context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
                     try channel.pipeline.syncOperations.addHandler(ssl)
                     try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
-                    if speaksHTTP { try HTTPClientSetup.configure(channel.pipeline.syncOperations) }
                 }
             }
             .connect(host: target.address.host, port: target.address.port)
@@ -61,9 +100,17 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 handshake.fail(error)
                 return eventLoop.makeFailedFuture(ProxyError(.connectFailed, "cannot connect to \(target): \(error)"))
             }
-            .flatMap { channel in
-                handshake.futureResult.map { channel }.flatMapError { [metrics] error in
+            .flatMap { [wire] channel in
+                // Runs inline when the handshake completes, so the wire's handlers are in place before the
+                // first decrypted byte is passed on.
+                handshake.futureResult.flatMapThrowing { [metrics] alpn in
+                    let connection = try UpstreamConnection.configure(channel, wire: wire, alpn: alpn)
+                    metrics?.peerConnectionOpened(
+                        wire == .bytes ? "tcp" : connection.multiplexer == nil ? "http/1.1" : "h2")
+                    return connection
+                }.flatMapError { [metrics] error in
                     channel.close(promise: nil)
+                    if error is ProxyError { return eventLoop.makeFailedFuture(error) }
                     metrics?.handshakeFailed(.outbound)
                     if let f = failure.withLockedValue({ $0 }) {
                         if case .identityMismatch = f.reason {
@@ -78,22 +125,26 @@ struct MTLSUpstreamConnector: UpstreamConnector {
     }
 }
 
-/// Completes a promise when the TLS handshake finishes, or fails it if the connection errors or closes first.
+/// Completes a promise with the ALPN result when the TLS handshake finishes, or fails it if the connection
+/// errors or closes first.
 final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
-    private let promise: EventLoopPromise<Void>
+    private let promise: EventLoopPromise<String?>
     private var done = false
 
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+    init(promise: EventLoopPromise<String?>) { self.promise = promise }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Pass the event on first: once removed, this handler's context no longer reaches the rest.
-        context.fireUserInboundEventTriggered(event)
-        if case .handshakeCompleted = event as? TLSUserEvent, !done {
+        if case .handshakeCompleted(let alpn) = event as? TLSUserEvent, !done {
             done = true
-            promise.succeed(())
+            // The promise's callbacks add the wire's handlers behind this one; then the event moves on to
+            // them, and this handler steps aside.
+            promise.succeed(alpn)
+            context.fireUserInboundEventTriggered(event)
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
+            return
         }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
