@@ -3,7 +3,7 @@ SHELL := /bin/bash
 # System packages the build, demo and tests need (Debian names). Installed only if missing.
 APT_PACKAGES := curl openssl python3 python3-grpcio nghttp2-client redis-server redis-tools
 
-.PHONY: deps build demo test lint protos clean
+.PHONY: deps build demo test bench lint protos clean
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -20,6 +20,10 @@ demo: build
 
 test: build lint
 	swift test --no-parallel
+
+# Meshwork vs Envoy vs direct, one run, release build; writes BENCHMARKS.md (not part of `make test`).
+bench: deps
+	./bench/run.sh
 
 # Layout is the formatter's (.swift-format); generated code in Sources/MeshAPI is exempt.
 lint:
