@@ -24,6 +24,12 @@ import Testing
             opened.append(channel)
             return eventLoop.makeSucceededFuture(UpstreamConnection(channel: channel, multiplexer: nil))
         }
+
+        func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<
+            UpstreamConnection
+        > {
+            connect(target, on: eventLoop)
+        }
     }
 
     struct FixedRouter: RequestRouter {

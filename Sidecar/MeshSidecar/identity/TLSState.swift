@@ -14,6 +14,8 @@ final class TLSState: Sendable {
         let serverContext: NIOSSLContext
         /// Outbound HTTP: offers `h2`, then `http/1.1`.
         let clientContext: NIOSSLContext
+        /// Outbound HTTP/1.1 only: requests that upgrade the connection (WebSocket) need an HTTP/1.1 hop.
+        let http1ClientContext: NIOSSLContext
         /// Outbound opaque TCP: no ALPN, so the peer never mistakes the relay for HTTP.
         let relayClientContext: NIOSSLContext
         let renewAt: Date
@@ -53,11 +55,14 @@ final class TLSState: Sendable {
             chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
         let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
             chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
+        let http1 = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
+            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: ["http/1.1"])
         let relay = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
             chain: identity.chain, key: identity.key, bundle: identity.bundle)
         return Snapshot(
             identity: identity, serverContext: try NIOSSLContext(configuration: server),
             clientContext: try NIOSSLContext(configuration: client),
+            http1ClientContext: try NIOSSLContext(configuration: http1),
             relayClientContext: try NIOSSLContext(configuration: relay),
             renewAt: identity.renewalTime(now: Date(), unit: Double.random(in: 0...1)))
     }

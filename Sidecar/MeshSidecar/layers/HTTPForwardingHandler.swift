@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// One exchange at a time (`HTTPServerPipelineHandler` queues pipelined requests). Upstream connections
 /// live on this handler's event loop, so their callbacks arrive here without hops.
-final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
+final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -46,6 +46,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var responseStarted = false
     private var upstreamKeepAlive = true
     private var extraResponseHeaders: [(String, String)] = []
+    /// The protocol this exchange asks to upgrade to (WebSocket), if any: it gets an HTTP/1.1 connection of its
+    /// own, and a 101 turns both connections into a byte tunnel.
+    private var upgrade: String?
+    private var switchingProtocols = false
     /// A gRPC status that came in the response head (a trailers-only response), sent on as trailers.
     private var statusTrailers: HTTPHeaders?
     private var readPending = false
@@ -130,7 +134,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         var head = incoming
+        upgrade = incoming.version.major == 1 ? HopByHopHeaders.upgrade(incoming.headers) : nil
+        switchingProtocols = false
         HopByHopHeaders.strip(&head.headers)
+        if let upgrade { HopByHopHeaders.restoreUpgrade(upgrade, in: &head.headers) }
         // Every upstream hop is HTTP/1.1 or an HTTP/2 stream (whose codec ignores the version).
         head.version = .http1_1
         requestHead = incoming
@@ -143,7 +150,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
         state = .routing
         router.route(head, channel: context.channel)
             .hop(to: context.eventLoop)
-            .flatMap { [pool] routed in pool.acquire(routed.endpoint).map { (routed, $0) } }
+            .flatMap { [pool, upgrade] routed in
+                guard upgrade != nil else { return pool.acquire(routed.endpoint).map { (routed, $0) } }
+                return pool.acquireForUpgrade(routed.endpoint).map { (routed, ($0, false)) }
+            }
             .assumeIsolated()
             .whenComplete { result in self.routed(result) }
     }
@@ -272,6 +282,12 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
             statusTrailers = GRPCTrailersOnly.split(&headers)
             // Any response byte means the request reached the app: never replay it from here on.
             replay?.discard()
+            if upgrade != nil, upstreamHead.status == .switchingProtocols {
+                // The upgrade was accepted: its Connection/Upgrade headers go back on, and after this head the
+                // two connections become a tunnel (at the response's end, once the decoder is done with it).
+                HopByHopHeaders.restoreUpgrade(upstreamHead.headers.first(name: "upgrade") ?? upgrade!, in: &headers)
+                switchingProtocols = true
+            }
             // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
             if upstreamHead.status.code >= 200 {
                 upstreamKeepAlive = upstreamHead.version.major >= 2 || upstreamHead.isKeepAlive
@@ -285,13 +301,27 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, @unchecked Sendable {
                 promise: nil)
         case .body(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end where switchingProtocols:
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            metrics.requestCompleted(direction, status: 101, elapsed: elapsed)
+            state = .closed
+            do {
+                try UpgradeTunnel.splice(
+                    downstream: context, forwarder: self, upstream: lease.channel, responseHandler: lease.handler)
+            } catch {
+                logger.info("could not open the upgraded tunnel", metadata: ["error": "\(error)"])
+                lease.channel.close(promise: nil)
+                context.close(promise: nil)
+            }
         case .end(let trailers):
             metrics.requestCompleted(direction, status: responseStatus, elapsed: elapsed)
             // Give the upstream back before writing the end: on an HTTP/2 downstream that write closes the
             // stream at once, and a lease still held then would be reset as if abandoned.
             lease.handler.sink = nil
             state = .discarding
-            pool.release(lease.channel, target: lease.target, reusable: requestEnded && upstreamKeepAlive)
+            // An upgrade's connection was its own (and may be half-switched): it is never reused.
+            pool.release(
+                lease.channel, target: lease.target, reusable: requestEnded && upstreamKeepAlive && upgrade == nil)
             context.writeAndFlush(
                 wrapOutboundOut(.end(GRPCTrailersOnly.merge(statusTrailers, into: trailers))), promise: nil)
             statusTrailers = nil

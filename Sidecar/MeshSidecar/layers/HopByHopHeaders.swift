@@ -15,4 +15,16 @@ enum HopByHopHeaders {
         for name in names { headers.remove(name: name) }
         if trailers { headers.add(name: "te", value: "trailers") }
     }
+
+    /// The protocol an HTTP/1.1 request asks to upgrade to (`Connection: upgrade` + `Upgrade: X`), if any.
+    static func upgrade(_ headers: HTTPHeaders) -> String? {
+        guard headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return nil }
+        return headers.first(name: "upgrade")
+    }
+
+    /// Puts an upgrade's two headers back after `strip`: they are hop-by-hop, but every hop repeats them.
+    static func restoreUpgrade(_ proto: String, in headers: inout HTTPHeaders) {
+        headers.replaceOrAdd(name: "connection", value: "upgrade")
+        headers.replaceOrAdd(name: "upgrade", value: proto)
+    }
 }

@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// Last handler of an upstream connection: hands responses to the downstream exchange that leased the
 /// connection, and only reads while the downstream can take more (backpressure).
-final class UpstreamResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
+final class UpstreamResponseHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart

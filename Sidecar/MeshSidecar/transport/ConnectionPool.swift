@@ -50,6 +50,11 @@ final class ConnectionPool: @unchecked Sendable {
         return connectFresh(target)
     }
 
+    /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
+    func acquireForUpgrade(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+        connector.connectForUpgrade(target, on: eventLoop).map(\.channel)
+    }
+
     private func stream(on pending: EventLoopFuture<UpstreamConnection>, target: EndpointTarget)
         -> EventLoopFuture<any Channel>
     {

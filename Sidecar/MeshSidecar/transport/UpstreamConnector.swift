@@ -29,6 +29,8 @@ struct UpstreamConnection: Sendable {
 /// and the peer's identity verified. Fails with `ProxyError`.
 protocol UpstreamConnector: Sendable {
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    /// An HTTP/1.1 connection of its own, for a request that upgrades it (WebSocket) into a tunnel.
+    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
 }
 
 extension UpstreamConnection {
@@ -54,6 +56,11 @@ extension UpstreamConnection {
 struct PlainUpstreamConnector: UpstreamConnector {
     var wire = UpstreamWire.http1
 
+    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    {
+        PlainUpstreamConnector(wire: .http1).connect(target, on: eventLoop)
+    }
+
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
@@ -75,12 +82,23 @@ struct PlainUpstreamConnector: UpstreamConnector {
 struct MTLSUpstreamConnector: UpstreamConnector {
     let tls: TLSState
     var metrics: SidecarMetrics?
-    /// `.negotiated` for HTTP (offers h2 and http/1.1), `.bytes` for a relay (offers no ALPN).
+    /// `.negotiated` for HTTP (offers h2 and http/1.1), `.http1` (offers only http/1.1), `.bytes` for a relay
+    /// (offers no ALPN).
     var wire = UpstreamWire.negotiated
+
+    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    {
+        MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1).connect(target, on: eventLoop)
+    }
 
     func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
         guard let expected = target.identity else { preconditionFailure("mTLS target without identity: \(target)") }
-        let context = wire == .bytes ? tls.current.relayClientContext : tls.current.clientContext
+        let context =
+            switch wire {
+            case .bytes: tls.current.relayClientContext
+            case .http1: tls.current.http1ClientContext
+            case .negotiated, .http2: tls.current.clientContext
+            }
         let failure = NIOLockedValueBox<PeerVerificationFailure?>(nil)
         let callback = tls.verifier(onFailure: { f in failure.withLockedValue { $0 = f } }).callback(.exactly(expected))
         let handshake = eventLoop.makePromise(of: String?.self)
