@@ -8,10 +8,7 @@ struct HTTP11SemanticsTests {
     @Test func headChunkedTrailersCloseAndInformationalResponsesPassThrough() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "Fixtures/http11_app.py"
-        ).path
-        let port = try mesh.p.startPython(fixture, log: "app.log")
+        let port = try mesh.p.startPython("\(MeshProcesses.fixtures)/http11_app.py", log: "app.log")
         _ = try mesh.sidecar("orders", app: port)
         let frontend = try mesh.sidecar("frontend", app: 1)
         func curl(_ args: [String]) throws -> String {

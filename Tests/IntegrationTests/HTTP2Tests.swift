@@ -6,8 +6,6 @@ import Testing
 /// streaming with trailers and status, and GOAWAY when a sidecar drains.
 @Suite(.serialized)
 struct HTTP2Tests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-        .path
 
     /// The value of one sample line in Prometheus text, e.g. `name{labels}`.
     func sample(_ metrics: String, _ series: String) -> Double? {
@@ -22,8 +20,8 @@ struct HTTP2Tests {
         defer { mesh.stop() }
         let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
         _ = try mesh.sidecar("orders", app: ordersApp)
-        let caller = try mesh.sidecar("caller", app: 1, extra: ["--upstream", "orders=127.0.0.1:0"])
-        let bind = try mesh.p.field(caller.log, "upstream_orders")
+        let (caller, binds) = try mesh.caller(binding: ["orders"])
+        let bind = binds["orders"]!
 
         // h2c by prior knowledge from the app; the peer's identity still reaches the app.
         let one = try mesh.p.run(
@@ -51,20 +49,20 @@ struct HTTP2Tests {
     @Test func grpcUnaryAndBidiStreamingKeepTrailersAndStatus() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let echoApp = try mesh.p.startPython("\(Self.fixtures)/grpc_echo.py", log: "grpc-app.log")
+        let echoApp = try mesh.p.startPython("\(MeshProcesses.fixtures)/grpc_echo.py", log: "grpc-app.log")
         _ = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "http2"])
-        let caller = try mesh.sidecar(
-            "caller", app: 1, extra: ["--upstream", "echo=127.0.0.1:0", "--upstream", "ghost=127.0.0.1:0"])
-        let bind = try mesh.p.field(caller.log, "upstream_echo")
+        let (_, binds) = try mesh.caller(binding: ["echo", "ghost"])
+        let bind = binds["echo"]!
 
-        let r = try mesh.p.run("/usr/bin/python3", ["\(Self.fixtures)/grpc_client.py", bind, "500"], timeout: 60)
+        let r = try mesh.p.run(
+            "/usr/bin/python3", ["\(MeshProcesses.fixtures)/grpc_client.py", bind, "500"], timeout: 60)
         for check in ["unary", "unary-status", "unary-trailers", "bidi", "error-status", "unimplemented"] {
             #expect(r.output.contains("ok \(check) "), "\(check): \(r.output)")
         }
         #expect(!r.output.contains("FAIL"), "\(r.output)")
 
         // A failure the sidecar itself answers reaches a gRPC client as a gRPC status.
-        let ghost = try mesh.p.field(caller.log, "upstream_ghost")
+        let ghost = binds["ghost"]!
         let client = """
             import grpc, sys
             try:
@@ -82,8 +80,8 @@ struct HTTP2Tests {
         defer { mesh.stop() }
         let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
         _ = try mesh.sidecar("orders", app: ordersApp)
-        let caller = try mesh.sidecar("caller", app: 1, extra: ["--upstream", "orders=127.0.0.1:0"])
-        let bind = try mesh.p.field(caller.log, "upstream_orders")
+        let (caller, binds) = try mesh.caller(binding: ["orders"])
+        let bind = binds["orders"]!
 
         // A 3 s request is in flight on an h2c connection when the caller's sidecar is told to stop.
         let nghttp = Process()

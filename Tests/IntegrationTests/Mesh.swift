@@ -49,6 +49,15 @@ final class Mesh: @unchecked Sendable {
         return sidecar
     }
 
+    /// A `caller` sidecar (no app of its own) with an upstream bind on a free port for each of `services`,
+    /// and the binds' addresses by service.
+    func caller(binding services: [String]) throws -> (sidecar: Sidecar, binds: [String: String]) {
+        let caller = try sidecar("caller", app: 1, extra: services.flatMap { ["--upstream", "\($0)=127.0.0.1:0"] })
+        var binds: [String: String] = [:]
+        for service in services { binds[service] = try p.field(caller.log, "upstream_\(service)") }
+        return (caller, binds)
+    }
+
     func curl(via proxy: String, _ url: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
         try p.run(
             "/usr/bin/curl", ["-s", "-i", "--max-time", "10", url] + extra,

@@ -93,6 +93,10 @@ final class MeshProcesses: @unchecked Sendable {
     func text(_ log: String) -> String { (try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8)) ?? "" }
 
     /// Starts a demo app (`demo/app.py ROLE`) and returns its port.
+    /// Test servers and clients (Python) the integration tests start.
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        .path
+
     func startApp(_ role: String, log: String, env: [String: String] = [:]) throws -> Int {
         try startPython("\(Self.packageRoot)/demo/app.py", [role], log: log, env: env)
     }

@@ -15,8 +15,7 @@ struct RedisTests {
             log: "redis.log")
         try mesh.p.waitForPort(port)
         _ = try mesh.sidecar("cache", app: port, extra: ["--protocol", "tcp"])
-        let caller = try mesh.sidecar("caller", app: 1, extra: ["--upstream", "cache=127.0.0.1:0"])
-        let bind = try mesh.p.field(caller.log, "upstream_cache")
+        let bind = try mesh.caller(binding: ["cache"]).binds["cache"]!
         let (host, bindPort) = (String(bind.split(separator: ":")[0]), String(bind.split(separator: ":")[1]))
 
         let set = try mesh.p.run("/usr/bin/redis-cli", ["-h", host, "-p", bindPort, "SET", "order:1", "coffee"])

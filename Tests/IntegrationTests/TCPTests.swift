@@ -5,20 +5,16 @@ import Testing
 /// between sidecars, raw bytes to the app; HTTP binds keep working beside it.
 @Suite(.serialized)
 struct TCPTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-        .path
 
     @Test func opaqueTCPIsRelayedOverMTLSThroughAnUpstreamBind() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let echoApp = try mesh.p.startPython("\(Self.fixtures)/tcp_echo.py", log: "echo-app.log")
+        let echoApp = try mesh.p.startPython("\(MeshProcesses.fixtures)/tcp_echo.py", log: "echo-app.log")
         let echo = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "tcp"])
         let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
         _ = try mesh.sidecar("orders", app: ordersApp)
-        let caller = try mesh.sidecar(
-            "caller", app: 1, extra: ["--upstream", "echo=127.0.0.1:0", "--upstream", "orders=127.0.0.1:0"])
-        let echoBind = try mesh.p.field(caller.log, "upstream_echo")
-        let ordersBind = try mesh.p.field(caller.log, "upstream_orders")
+        let binds = try mesh.caller(binding: ["echo", "orders"]).binds
+        let (echoBind, ordersBind) = (binds["echo"]!, binds["orders"]!)
 
         // 1 MiB of random bytes out and back, compared byte for byte.
         let client = """

@@ -5,20 +5,18 @@ import Testing
 /// through the caller's HTTP proxy and through an upstream bind; the hop between sidecars is mTLS.
 @Suite(.serialized)
 struct WebSocketTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-        .path
 
     @Test func webSocketUpgradesWorkThroughTheProxyAndAnUpstreamBind() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let wsApp = try mesh.p.startPython("\(Self.fixtures)/ws_echo.py", log: "ws-app.log")
+        let wsApp = try mesh.p.startPython("\(MeshProcesses.fixtures)/ws_echo.py", log: "ws-app.log")
         _ = try mesh.sidecar("echo", app: wsApp)
-        let caller = try mesh.sidecar("caller", app: 1, extra: ["--upstream", "echo=127.0.0.1:0"])
-        let bind = try mesh.p.field(caller.log, "upstream_echo")
+        let (caller, binds) = try mesh.caller(binding: ["echo"])
+        let bind = binds["echo"]!
 
         for (address, target) in [(caller.outbound, "http://echo/chat"), (bind, "/chat")] {
             let r = try mesh.p.run(
-                "/usr/bin/python3", ["\(Self.fixtures)/ws_client.py", address, target], timeout: 30)
+                "/usr/bin/python3", ["\(MeshProcesses.fixtures)/ws_client.py", address, target], timeout: 30)
             #expect(r.output.contains("HTTP/1.1 101"), "\(target): \(r.output)")
             #expect(r.output.contains("greeting: hello spiffe://mesh.local/svc/caller"), "\(target): \(r.output)")
             #expect(r.output.contains("text: echo ping through the mesh"), "\(target): \(r.output)")

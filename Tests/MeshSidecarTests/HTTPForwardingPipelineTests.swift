@@ -22,7 +22,7 @@ import Testing
             let channel = EmbeddedChannel(handler: UpstreamResponseHandler(), loop: loop)
             _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             opened.append(channel)
-            return eventLoop.makeSucceededFuture(UpstreamConnection(channel: channel, multiplexer: nil))
+            return eventLoop.makeSucceededFuture(UpstreamConnection(channel: channel, http2: nil))
         }
 
         func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<

@@ -31,17 +31,18 @@ enum InboundProxy {
                     })
                 return
             }
-            // Stamp the verified peer identity and forward to the app over a pooled connection.
-            let forwarder: HTTPServerSetup.Forwarder = { channel in
-                HTTPForwardingHandler(
-                    router: router, pool: pools.pool(for: channel.eventLoop), direction: .inbound, metrics: metrics,
-                    logger: logger)
-            }
             // The peer sidecar and we agree on HTTP/2 or HTTP/1.1 by ALPN. HTTP/1.1 has our limits (431, 400,
-            // head timeout, pipelining order); HTTP/2 runs one forwarder per stream.
+            // head timeout, pipelining order); HTTP/2 runs one forwarder per stream. Each stamps the verified peer
+            // identity (read once per connection) and forwards to the app over a pooled connection.
             try ops.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    let connectionRouter = router.forConnection(channel)
+                    let forwarder: HTTPServerSetup.Forwarder = { channel in
+                        HTTPForwardingHandler(
+                            router: connectionRouter, pool: pools.pool(for: channel.eventLoop), direction: .inbound,
+                            metrics: metrics, logger: logger)
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
                         if case .negotiated("h2") = result {
                             try HTTPServerSetup.configureHTTP2(channel, limits: limits, forwarder: forwarder)
                         } else {

@@ -10,19 +10,27 @@ import X509
 struct InboundRouter: RequestRouter {
     static let peerIdentityHeader = "x-mesh-peer-identity"
     let app: HostPort
+    /// The verified caller's SPIFFE ID for one connection (see `forConnection`); nil when it has none.
+    private(set) var peerIdentity: String?
+
+    init(app: HostPort) { self.app = app }
+
+    /// This router for one connection whose TLS handshake has completed: the caller's identity is read from
+    /// the validated chain once, not per request (an HTTP/2 connection's streams share it).
+    func forConnection(_ channel: any Channel) -> InboundRouter {
+        var router = self
+        if let chain = try? channel.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain(),
+            let der = try? chain.leaf.toDERBytes(), let id = try? Certificate(derEncoded: der).spiffeID()
+        {
+            router.peerIdentity = id.uri
+        }
+        return router
+    }
 
     func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
         var head = head
         head.headers.remove(name: Self.peerIdentityHeader)
-        // An HTTP/2 stream's TLS lives on its parent connection.
-        let chain =
-            (try? channel.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain())
-            ?? (try? channel.parent?.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain())
-        if let chain,
-            let der = try? chain.leaf.toDERBytes(), let id = try? Certificate(derEncoded: der).spiffeID()
-        {
-            head.headers.add(name: Self.peerIdentityHeader, value: id.uri)
-        }
+        if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
         return channel.eventLoop.makeSucceededFuture(
             RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
     }

@@ -24,6 +24,7 @@ enum UpgradeTunnel {
         remove(NIOHTTPResponseHeadersValidator.self, from: d)
         remove(HTTPResponseEncoder.self, from: d)
         remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: d)
+        let client = downstream.channel
         d.removeHandler(context: downstream, promise: nil)
 
         u.removeHandler(responseHandler, promise: nil)
@@ -31,7 +32,10 @@ enum UpgradeTunnel {
         remove(HTTPRequestEncoder.self, from: u)
         // Last: once removed, it hands any bytes that followed the 101 to the glue.
         remove(ByteToMessageHandler<HTTPResponseDecoder>.self, from: u)
-        downstream.channel.read()
+        // Bytes the decoder hands on as its removal completes (after this read's processing) get no
+        // read-complete of their own: flush them once that is done.
+        upstream.eventLoop.execute { client.flush() }
+        client.read()
         upstream.read()
     }
 

@@ -28,9 +28,7 @@ final class ConnectionPool: @unchecked Sendable {
     /// (`reused`), else one on a new connection.
     func acquire(_ target: EndpointTarget) -> EventLoopFuture<(channel: any Channel, reused: Bool)> {
         eventLoop.preconditionInEventLoop()
-        if let connection = usableShared(target), let multiplexer = connection.multiplexer {
-            return HTTP2ClientSetup.openStream(multiplexer).map { ($0, true) }
-        }
+        if let session = usableShared(target) { return session.openStream().map { ($0, true) } }
         if let pending = connecting[target] { return stream(on: pending, target: target).map { ($0, false) } }
         while let channel = idle[target]?.popLast() {
             if channel.isActive { return eventLoop.makeSucceededFuture((channel, true)) }
@@ -43,9 +41,7 @@ final class ConnectionPool: @unchecked Sendable {
     /// failed connection move together to one new connection.
     func acquireFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
         eventLoop.preconditionInEventLoop()
-        if let connection = usableShared(target), let multiplexer = connection.multiplexer {
-            return HTTP2ClientSetup.openStream(multiplexer)
-        }
+        if let session = usableShared(target) { return session.openStream() }
         if let pending = connecting[target] { return stream(on: pending, target: target) }
         return connectFresh(target)
     }
@@ -59,8 +55,8 @@ final class ConnectionPool: @unchecked Sendable {
         -> EventLoopFuture<any Channel>
     {
         pending.flatMap { connection in
-            guard let multiplexer = connection.multiplexer else { return self.connectFresh(target) }
-            return HTTP2ClientSetup.openStream(multiplexer)
+            guard let session = connection.http2 else { return self.connectFresh(target) }
+            return session.openStream()
         }
     }
 
@@ -74,10 +70,10 @@ final class ConnectionPool: @unchecked Sendable {
             connection.whenComplete { _ in self.connecting[target] = nil }
         }
         return connection.flatMap { connection, shared in
-            guard let multiplexer = connection.multiplexer else {
+            guard let session = connection.http2 else {
                 return self.eventLoop.makeSucceededFuture(connection.channel)
             }
-            let stream = HTTP2ClientSetup.openStream(multiplexer)
+            let stream = session.openStream()
             if !shared {
                 // Another connection already serves this endpoint: this one carries its one stream and closes.
                 stream.whenComplete { result in
@@ -109,9 +105,10 @@ final class ConnectionPool: @unchecked Sendable {
 
     var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } + shared.count }
 
-    private func usableShared(_ target: EndpointTarget) -> UpstreamConnection? {
-        guard let connection = shared[target] else { return nil }
-        if connection.channel.isActive, !HTTP2ClientSetup.goingAway(connection.channel) { return connection }
+    /// The endpoint's shared HTTP/2 connection, while it is open and the peer has not said GOAWAY.
+    private func usableShared(_ target: EndpointTarget) -> HTTP2Session? {
+        guard let connection = shared[target], let session = connection.http2 else { return nil }
+        if connection.channel.isActive, !session.goingAway { return session }
         shared[target] = nil
         return nil
     }
@@ -119,8 +116,8 @@ final class ConnectionPool: @unchecked Sendable {
     /// Remembers what a new connection speaks; an HTTP/2 one becomes the endpoint's shared connection
     /// unless a live one is there already (then false).
     private func adopt(_ connection: UpstreamConnection, target: EndpointTarget) -> Bool {
-        speaksHTTP2[target] = connection.multiplexer != nil
-        guard connection.multiplexer != nil else { return false }
+        speaksHTTP2[target] = connection.http2 != nil
+        guard connection.http2 != nil else { return false }
         guard usableShared(target) == nil else { return false }
         shared[target] = connection
         let channel = connection.channel

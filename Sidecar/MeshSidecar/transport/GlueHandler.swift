@@ -54,9 +54,7 @@ final class GlueHandler: ChannelDuplexHandler, RemovableChannelHandler, @uncheck
 
     private var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    /// Flushed at once: bytes can arrive outside a read loop (handed on by a decoder as it is removed after a 101),
-    /// and then no read-complete follows to flush them.
-    private func partnerWrite(_ data: NIOAny) { context?.writeAndFlush(data, promise: nil) }
+    private func partnerWrite(_ data: NIOAny) { context?.write(data, promise: nil) }
 
     private func partnerFlush() { context?.flush() }
 

@@ -12,7 +12,7 @@ enum HTTP2ClientSetup {
         HTTP2Setting(parameter: .enablePush, value: 0),
     ]
 
-    static func configure(_ channel: any Channel) throws -> NIOHTTP2Handler.StreamMultiplexer {
+    static func configure(_ channel: any Channel) throws -> HTTP2Session {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = settings
         let handler = NIOHTTP2Handler(
@@ -22,14 +22,24 @@ enum HTTP2ClientSetup {
             // Push is disabled in our settings; a peer that opens a stream anyway gets it closed.
             stream.close()
         }
+        let goAway = GoAwayWatcher()
         try channel.pipeline.syncOperations.addHandler(handler)
-        try channel.pipeline.syncOperations.addHandler(GoAwayWatcher())
+        try channel.pipeline.syncOperations.addHandler(goAway)
         try channel.pipeline.syncOperations.addHandler(CloseOnErrorHandler())
-        return try handler.syncMultiplexer()
+        return HTTP2Session(multiplexer: try handler.syncMultiplexer(), goAway: goAway)
     }
+}
 
-    /// Opens one request stream on an HTTP/2 connection.
-    static func openStream(_ multiplexer: NIOHTTP2Handler.StreamMultiplexer) -> EventLoopFuture<any Channel> {
+/// The client side of one HTTP/2 connection, used on its event loop only.
+struct HTTP2Session: Sendable {
+    let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+    let goAway: GoAwayWatcher
+
+    /// Whether the peer has announced it will accept no new streams on this connection.
+    var goingAway: Bool { goAway.received }
+
+    /// Opens one request stream.
+    func openStream() -> EventLoopFuture<any Channel> {
         multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
                 let ops = stream.pipeline.syncOperations
@@ -39,14 +49,10 @@ enum HTTP2ClientSetup {
         }
     }
 
-    /// Whether the peer has announced it will accept no new streams on this connection.
-    static func goingAway(_ channel: any Channel) -> Bool {
-        (try? channel.pipeline.syncOperations.handler(type: GoAwayWatcher.self).received) ?? true
-    }
 }
 
-/// Remembers a GOAWAY from the peer.
-final class GoAwayWatcher: ChannelInboundHandler {
+/// Remembers a GOAWAY from the peer (read and written on the connection's event loop only).
+final class GoAwayWatcher: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTP2Frame
     private(set) var received = false
 

@@ -19,10 +19,10 @@ enum UpstreamWire: Sendable {
     case negotiated
 }
 
-/// An open upstream connection: for HTTP/2, requests open streams through `multiplexer`.
+/// An open upstream connection: for HTTP/2, requests open streams through `http2`.
 struct UpstreamConnection: Sendable {
     let channel: any Channel
-    let multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+    let http2: HTTP2Session?
 }
 
 /// Opens a connection to an endpoint, ready for its wire: for mTLS, only once the handshake has completed
@@ -40,14 +40,14 @@ extension UpstreamConnection {
         let ops = channel.pipeline.syncOperations
         switch wire {
         case .bytes:
-            return UpstreamConnection(channel: channel, multiplexer: nil)
+            return UpstreamConnection(channel: channel, http2: nil)
         case .http2:
-            return UpstreamConnection(channel: channel, multiplexer: try HTTP2ClientSetup.configure(channel))
+            return UpstreamConnection(channel: channel, http2: try HTTP2ClientSetup.configure(channel))
         case .negotiated where alpn == "h2":
-            return UpstreamConnection(channel: channel, multiplexer: try HTTP2ClientSetup.configure(channel))
+            return UpstreamConnection(channel: channel, http2: try HTTP2ClientSetup.configure(channel))
         case .http1, .negotiated:
             try HTTPClientSetup.configure(ops)
-            return UpstreamConnection(channel: channel, multiplexer: nil)
+            return UpstreamConnection(channel: channel, http2: nil)
         }
     }
 }
@@ -124,7 +124,7 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 handshake.futureResult.flatMapThrowing { [metrics] alpn in
                     let connection = try UpstreamConnection.configure(channel, wire: wire, alpn: alpn)
                     metrics?.peerConnectionOpened(
-                        wire == .bytes ? "tcp" : connection.multiplexer == nil ? "http/1.1" : "h2")
+                        wire == .bytes ? "tcp" : connection.http2 == nil ? "http/1.1" : "h2")
                     return connection
                 }.flatMapError { [metrics] error in
                     channel.close(promise: nil)
