@@ -235,4 +235,29 @@ import Testing
         post.append(.end(nil))
         #expect(post.replayable == nil, "POST is not idempotent")
     }
+
+    /// An HTTP/2 stream gets a forwarder per request: it must be freed with its stream, or every request
+    /// leaks one (as it did, through the handler's own reference to its context).
+    @Test func aClosedDownstreamFreesItsForwarder() throws {
+        let loop = EmbeddedEventLoop()
+        let connector = EmbeddedConnector(loop: loop)
+        let pool = ConnectionPool(eventLoop: loop, connector: connector)
+        weak var freed: HTTPForwardingHandler?
+        try {
+            let handler = HTTPForwardingHandler(
+                router: FixedRouter(), pool: pool, direction: .inbound, metrics: metrics, logger: Logger(label: "test"))
+            freed = handler
+            let down = EmbeddedChannel(handler: handler, loop: loop)
+            try down.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            try down.writeInbound(HTTPServerRequestPart.head(request(method: .GET)))
+            try down.writeInbound(HTTPServerRequestPart.end(nil))
+            let up = connector.opened[0]
+            try up.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .noContent)))
+            try up.writeInbound(HTTPClientResponsePart.end(nil))
+            try down.close().wait()
+            loop.run()  // the pipeline's teardown runs as a task after the close
+        }()
+        #expect(pool.idleCount == 1, "the exchange completed")
+        #expect(freed == nil, "the forwarder went with its closed downstream")
+    }
 }

@@ -68,6 +68,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// Drops the context (which holds this handler): on an HTTP/2 downstream there is a forwarder per stream,
+    /// and keeping it would leak one per request.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
     // MARK: downstream events
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -98,9 +98,6 @@ final class ConnectionPool: @unchecked Sendable {
             return
         }
         idle[target, default: []].append(channel)
-        channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-            self?.idle[target]?.removeAll { $0 === channel }
-        }
     }
 
     var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } + shared.count }
@@ -117,7 +114,15 @@ final class ConnectionPool: @unchecked Sendable {
     /// unless a live one is there already (then false).
     private func adopt(_ connection: UpstreamConnection, target: EndpointTarget) -> Bool {
         speaksHTTP2[target] = connection.http2 != nil
-        guard connection.http2 != nil else { return false }
+        guard connection.http2 != nil else {
+            // Once per connection (not per release: a keep-alive connection is released once per request,
+            // and a callback each time would grow its close future without bound).
+            let channel = connection.channel
+            channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
+                self?.idle[target]?.removeAll { $0 === channel }
+            }
+            return false
+        }
         guard usableShared(target) == nil else { return false }
         shared[target] = connection
         let channel = connection.channel
