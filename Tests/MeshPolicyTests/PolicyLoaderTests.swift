@@ -7,25 +7,48 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
+    /// Every file under policies/ validates, and together they form one consistent set (as `meshctl apply -f policies/`).
     @Test func everyFileInPoliciesValidates() throws {
         let dir = Self.root.appendingPathComponent("policies")
         let files = FileManager.default.enumerator(atPath: dir.path)!.compactMap { $0 as? String }.filter {
             $0.hasSuffix(".yaml")
-        }
-        #expect(!files.isEmpty)
+        }.sorted()
+        #expect(files.count >= 3)
+        var all: [LoadedDocument] = []
         for file in files {
             let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
-            if case .failure(let errors) = PolicyLoader.load(yaml: text, file: "policies/\(file)") {
-                Issue.record("policies/\(file) does not validate:\n\(errors)")
+            switch PolicyLoader.load(yaml: text, file: "policies/\(file)") {
+            case .success(let documents): all += documents
+            case .failure(let errors): Issue.record("policies/\(file) does not validate:\n\(errors)")
             }
         }
+        if case .failure(let errors) = PolicySet().applying(all) {
+            Issue.record("policies/ is not a consistent set:\n\(errors)")
+        }
+        #expect(Set(all.map(\.document.key.kind)) == Set(PolicyKind.allCases), "an example of every kind")
     }
 
     @Test func aValidServiceBecomesATypedPolicy() throws {
-        let yaml =
-            "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata:\n  name: orders\nspec:\n  protocol: grpc\n  ports:\n    - port: 9090\n"
-        let services = try PolicyLoader.load(yaml: yaml, file: "a.yaml").get()
-        #expect(services.count == 1 && services[0].protocol == .grpc && services[0].ports.first?.number == 9090)
+        let yaml = """
+            apiVersion: meshwork.dev/v1
+            kind: Service
+            metadata:
+              name: orders
+            spec:
+              protocol: grpc
+              ports:
+                - port: 9090
+              subsets:
+                - name: v1
+                  labels: {version: v1}
+            """
+        let loaded = try PolicyLoader.load(yaml: yaml, file: "a.yaml").get()
+        guard case .service(let service) = loaded.first?.document else {
+            Issue.record("not a service: \(loaded)")
+            return
+        }
+        #expect(service.spec.protocol == .grpc && service.spec.ports.first?.port == 9090)
+        #expect(service.spec.subsets == [ServicePolicy.Subset(name: "v1", labels: ["version": "v1"])])
     }
 
     /// Golden: what a user reads for a document with several mistakes — all of them, with positions.
@@ -46,6 +69,14 @@ import Testing
             kind: TrafficPolicy
             metadata:
               name: orders
+            spec:
+              service: orders
+              timeouts: {request: 2s}
+              retries: {attempts: 11, perTryTimeout: 5s, budget: {percent: 120}}
+              loadBalancing: fastest
+              split:
+                - {subset: v1, weight: 60}
+                - {subset: v1, weight: 30}
             ---
             kind: Gateway
             """
@@ -56,15 +87,136 @@ import Testing
         #expect(
             errors.description == """
                 policies/bad.yaml:1:13: apiVersion: must be meshwork.dev/v1 (got "meshwork.dev/v2")
-                policies/bad.yaml:4:9: metadata.name: service name "Orders" must use only a-z, 0-9 and '-', and start and end with a letter or digit
+                policies/bad.yaml:4:9: metadata.name: name "Orders" must use only a-z, 0-9 and '-', and start and end with a letter or digit
                 policies/bad.yaml:6:13: spec.protocol: must be one of http, http2, grpc, tcp (got "smtp")
-                policies/bad.yaml:7:3: spec.retries: unknown field (allowed: protocol, ports)
-                policies/bad.yaml:9:13: spec.ports[0].port: must be 1...65535 (got 0)
+                policies/bad.yaml:7:3: spec.retries: unknown field (allowed: protocol, ports, subsets)
+                policies/bad.yaml:9:13: spec.ports[0].port: must be an integer in 1...65535 (got 0)
                 policies/bad.yaml:10:7: spec.ports[1].port: is required
-                policies/bad.yaml:13:7: kind: TrafficPolicy is not supported by this release yet
-                policies/bad.yaml:17:1: apiVersion: is required (meshwork.dev/v1)
-                policies/bad.yaml:17:7: kind: unknown kind "Gateway" (known: Service)
+                policies/bad.yaml:19:23: spec.retries.attempts: must be an integer in 0...10 (got 11)
+                policies/bad.yaml:19:42: spec.retries.perTryTimeout: must not exceed spec.timeouts.request
+                policies/bad.yaml:19:64: spec.retries.budget.percent: must be an integer in 0...100 (got 120)
+                policies/bad.yaml:20:18: spec.loadBalancing: must be one of round_robin, least_request, random (got "fastest")
+                policies/bad.yaml:23:16: spec.split[1].subset: subset "v1" appears twice
+                policies/bad.yaml:25:1: apiVersion: is required (meshwork.dev/v1)
+                policies/bad.yaml:25:7: kind: unknown kind "Gateway" (known: Service, TrafficPolicy, AuthorizationPolicy)
                 """)
+    }
+
+    static let services = """
+        apiVersion: meshwork.dev/v1
+        kind: Service
+        metadata: {name: orders}
+        spec:
+          subsets:
+            - {name: v1, labels: {version: v1}}
+            - {name: v2, labels: {version: v2}}
+        ---
+        apiVersion: meshwork.dev/v1
+        kind: Service
+        metadata: {name: frontend}
+        """
+
+    func apply(_ yaml: String, to set: PolicySet = PolicySet(), file: String = "p.yaml") -> Result<
+        PolicySet, PolicyErrors
+    > {
+        PolicyLoader.load(yaml: yaml, file: file).flatMap { set.applying($0) }.map(\.0)
+    }
+
+    @Test func referencesToUnknownServicesAndSubsetsAreRefusedWithTheirPosition() throws {
+        let policies = """
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: orders-split}
+            spec:
+              service: orders
+              split: [{subset: v1, weight: 90}, {subset: v3, weight: 10}]
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: AuthorizationPolicy
+            metadata: {name: payments}
+            spec:
+              service: payments
+              rules: [{from: [frontend, "*", ghost]}]
+            """
+        guard case .failure(let errors) = apply(Self.services + "\n" + policies) else {
+            Issue.record("dangling references accepted")
+            return
+        }
+        #expect(
+            errors.description == """
+                p.yaml:18:46: spec.split[1].subset: Service orders has no subset "v3" (it defines: v1, v2)
+                p.yaml:24:12: spec.service: service "payments" is not defined (apply a Service named payments first or with it)
+                p.yaml:25:34: spec.rules[0].from[2]: service "ghost" is not defined (apply a Service named ghost first or with it)
+                """)
+    }
+
+    @Test func aValidSetAppliesAndRoundTripsThroughCanonicalJSON() throws {
+        let policies = """
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: orders}
+            spec:
+              service: orders
+              timeouts: {request: 1500ms}
+              retries: {attempts: 3}
+              split: [{subset: v1, weight: 90}, {subset: v2, weight: 10}]
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: AuthorizationPolicy
+            metadata: {name: orders}
+            spec:
+              service: orders
+              mode: audit
+              rules: [{from: [frontend], to: [{methods: [GET], paths: [/orders/*]}]}]
+            """
+        let set = try apply(Self.services + "\n" + policies).get()
+        #expect(set.documents.count == 4)
+        guard case .traffic(let traffic)? = set.documents[PolicyKey(kind: .trafficPolicy, name: "orders")] else {
+            Issue.record("no TrafficPolicy")
+            return
+        }
+        #expect(traffic.spec.timeouts?.request == "1500ms")
+        #expect(traffic.spec.retries == TrafficPolicy.Retries(attempts: 3, perTryTimeout: nil, budget: .init()))
+        #expect(try PolicySet(canonicalJSON: set.canonicalJSON()) == set)
+        let json = String(
+            decoding: set.documents[PolicyKey(kind: .authorizationPolicy, name: "orders")]!.canonicalJSON(),
+            as: UTF8.self)
+        #expect(
+            json
+                == #"{"apiVersion":"meshwork.dev/v1","kind":"AuthorizationPolicy","metadata":{"name":"orders"},"spec":{"default":"deny","mode":"audit","rules":[{"from":["frontend"],"to":[{"methods":["GET"],"paths":["/orders/*"]}]}],"service":"orders"}}"#
+        )
+    }
+
+    @Test func anApplyCannotBreakWhatIsAlreadyStored() throws {
+        let stored = try apply(
+            Self.services
+                + "\n---\napiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: split}\nspec: {service: orders, split: [{subset: v2, weight: 100}]}\n"
+        ).get()
+        // Dropping subset v2 from the Service would leave the stored TrafficPolicy pointing at nothing.
+        let shrink =
+            "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec: {subsets: [{name: v1, labels: {version: v1}}]}\n"
+        guard case .failure(let errors) = apply(shrink, to: stored, file: "shrink.yaml") else {
+            Issue.record("broke a stored policy")
+            return
+        }
+        #expect(
+            errors.description
+                == #"shrink.yaml:1:1: TrafficPolicy/split (already applied) would break: Service orders has no subset "v2" (it defines: v1)"#
+        )
+        // Two TrafficPolicies for one service conflict.
+        let second =
+            "apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: other}\nspec: {service: orders}\n"
+        guard case .failure(let conflict) = apply(second, to: stored) else {
+            Issue.record("two TrafficPolicies for one service accepted")
+            return
+        }
+        #expect(
+            conflict.description.contains("TrafficPolicy/other and TrafficPolicy/split both apply to service orders"))
+        // Deleting the Service others refer to is refused; deleting the policy first is fine.
+        #expect(throws: PolicyErrors.self) { try stored.deleting([PolicyKey(kind: .service, name: "orders")]).get() }
+        #expect(try stored.deleting([PolicyKey(kind: .trafficPolicy, name: "split")]).get().documents.count == 2)
     }
 
     @Test func syntaxErrorsCarryTheirPosition() {
@@ -78,10 +230,16 @@ import Testing
 
     @Test func duplicatesInOneApplyAreRefused() {
         let doc = "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata:\n  name: orders\n"
-        guard case .failure(let errors) = PolicyLoader.load(yaml: doc + "---\n" + doc, file: "d.yaml") else {
+        guard
+            case .failure(let errors) = PolicyLoader.load(yaml: doc + "---\n" + doc, file: "d.yaml").flatMap({
+                PolicySet().applying($0)
+            })
+        else {
             Issue.record("accepted")
             return
         }
-        #expect(errors.description.contains("defined twice"))
+        #expect(
+            errors.description
+                == "d.yaml:6:1: metadata.name: Service/orders is defined twice in this apply (first at d.yaml:1)")
     }
 }
