@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         // Domain core: names, addresses, durations. Imports no NIO and no gRPC.
@@ -87,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "meshctl",
             dependencies: [
-                "MeshControlClient", "MeshIdentity", "MeshCore", "MeshTelemetry",
+                "MeshControlClient", "MeshIdentity", "MeshCore", "MeshTelemetry", "MeshPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -111,8 +112,9 @@ let package = Package(
         .target(
             name: "MeshControlPlane",
             dependencies: [
-                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshTelemetry",
+                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshTelemetry", "MeshPolicy",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -163,9 +165,10 @@ let package = Package(
         .testTarget(
             name: "MeshControlPlaneTests",
             dependencies: [
-                "MeshControlPlane", "MeshIdentity", "MeshCore", "MeshTestSupport",
+                "MeshControlPlane", "MeshIdentity", "MeshCore", "MeshPolicy", "MeshTestSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),

@@ -10,7 +10,7 @@ import ServiceLifecycle
 import X509
 
 /// `mesh-control serve`: loads (or on first start creates) the CA and admin credential, then serves the
-/// Identity, Discovery and Admin APIs over mTLS until SIGTERM.
+/// Identity, Discovery, Admin and Policy APIs over mTLS until SIGTERM. Policy versions live in DATA/meshwork.db.
 public struct ControlPlaneServer: Service {
     let configuration: ControlPlaneConfiguration
     let logger: Logger
@@ -64,6 +64,10 @@ public struct ControlPlaneServer: Service {
             config: .defaults
         )
         let registry = EndpointRegistry()
+        let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
+        let policies = try await PolicyRegistry(store: store, logger: logger)
+        let policyVersion = await policies.version
+        logger.info("policy store open", metadata: ["version": "\(policyVersion)"])
         let server = GRPCServer(
             transport: transport,
             services: [
@@ -71,8 +75,24 @@ public struct ControlPlaneServer: Service {
                     ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
                 DiscoveryAPI(registry: registry, trustDomain: td, logger: logger),
                 AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
+                PolicyAPI(registry: policies, trustDomain: td, logger: logger),
             ]
         )
+        do {
+            try await serveUntilShutdown(server: server, transport: transport, prepared: prepared)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try? await store.close()
+    }
+
+    private func serveUntilShutdown(
+        server: GRPCServer<HTTP2ServerTransport.Posix>, transport: HTTP2ServerTransport.Posix,
+        prepared: PreparedControlPlane
+    ) async throws {
+        let ca = prepared.ca
+        let td = configuration.trustDomain
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await withGracefulShutdownHandler {

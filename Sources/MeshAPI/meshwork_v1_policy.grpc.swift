@@ -1,5 +1,5 @@
-/// Policy push: placeholder for [3/9]. Only the message shapes are fixed here so that versions, ACKs and
-/// NACKs have a place in the API from the start; no service uses them yet.
+/// Policy: the versioned policy store (meshctl apply/get/delete/history/rollback, admin credential only),
+/// and the per-sidecar push with ACK/NACK.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -11,4 +11,1235 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/grpc/grpc-swift
 
-// This file contained no services.
+import GRPCCore
+import GRPCProtobuf
+
+// MARK: - meshwork.v1.Policy
+
+/// Namespace containing generated types for the "meshwork.v1.Policy" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Meshwork_V1_Policy: Sendable {
+    /// Service descriptor for the "meshwork.v1.Policy" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "Apply" metadata.
+        public enum Apply: Sendable {
+            /// Request type for "Apply".
+            public typealias Input = Meshwork_V1_ApplyRequest
+            /// Response type for "Apply".
+            public typealias Output = Meshwork_V1_ChangeResponse
+            /// Descriptor for "Apply".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "Apply",
+                type: .unary
+            )
+        }
+        /// Namespace for "Delete" metadata.
+        public enum Delete: Sendable {
+            /// Request type for "Delete".
+            public typealias Input = Meshwork_V1_DeleteRequest
+            /// Response type for "Delete".
+            public typealias Output = Meshwork_V1_ChangeResponse
+            /// Descriptor for "Delete".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "Delete",
+                type: .unary
+            )
+        }
+        /// Namespace for "Get" metadata.
+        public enum Get: Sendable {
+            /// Request type for "Get".
+            public typealias Input = Meshwork_V1_GetRequest
+            /// Response type for "Get".
+            public typealias Output = Meshwork_V1_GetResponse
+            /// Descriptor for "Get".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "Get",
+                type: .unary
+            )
+        }
+        /// Namespace for "History" metadata.
+        public enum History: Sendable {
+            /// Request type for "History".
+            public typealias Input = Meshwork_V1_HistoryRequest
+            /// Response type for "History".
+            public typealias Output = Meshwork_V1_HistoryResponse
+            /// Descriptor for "History".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "History",
+                type: .unary
+            )
+        }
+        /// Namespace for "Rollback" metadata.
+        public enum Rollback: Sendable {
+            /// Request type for "Rollback".
+            public typealias Input = Meshwork_V1_RollbackRequest
+            /// Response type for "Rollback".
+            public typealias Output = Meshwork_V1_ChangeResponse
+            /// Descriptor for "Rollback".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "Rollback",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "meshwork.v1.Policy" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Apply.descriptor,
+            Delete.descriptor,
+            Get.descriptor,
+            History.descriptor,
+            Rollback.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "meshwork.v1.Policy" service.
+    public static let meshwork_v1_Policy = GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy")
+}
+
+// MARK: meshwork.v1.Policy (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy {
+    /// Streaming variant of the service protocol for the "meshwork.v1.Policy" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "Apply" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+        /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+        /// > "file:line:column: key.path: message", one per line.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_ApplyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_ChangeResponse` messages.
+        func apply(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_ApplyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Delete" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes documents by kind and name, as one new version.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_DeleteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_ChangeResponse` messages.
+        func delete(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_DeleteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_GetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_GetResponse` messages.
+        func get(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_GetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_GetResponse>
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stored versions, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_HistoryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_HistoryResponse` messages.
+        func history(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_HistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_HistoryResponse>
+
+        /// Handle the "Rollback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A new version with the documents of an earlier one.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_RollbackRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_ChangeResponse` messages.
+        func rollback(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_RollbackRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse>
+    }
+
+    /// Service protocol for the "meshwork.v1.Policy" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    public protocol ServiceProtocol: Meshwork_V1_Policy.StreamingServiceProtocol {
+        /// Handle the "Apply" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+        /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+        /// > "file:line:column: key.path: message", one per line.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_ApplyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_ChangeResponse` message.
+        func apply(
+            request: GRPCCore.ServerRequest<Meshwork_V1_ApplyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Delete" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes documents by kind and name, as one new version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_DeleteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_ChangeResponse` message.
+        func delete(
+            request: GRPCCore.ServerRequest<Meshwork_V1_DeleteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_GetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_GetResponse` message.
+        func get(
+            request: GRPCCore.ServerRequest<Meshwork_V1_GetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_GetResponse>
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stored versions, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_HistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_HistoryResponse` message.
+        func history(
+            request: GRPCCore.ServerRequest<Meshwork_V1_HistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_HistoryResponse>
+
+        /// Handle the "Rollback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A new version with the documents of an earlier one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_RollbackRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_ChangeResponse` message.
+        func rollback(
+            request: GRPCCore.ServerRequest<Meshwork_V1_RollbackRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>
+    }
+
+    /// Simple service protocol for the "meshwork.v1.Policy" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    public protocol SimpleServiceProtocol: Meshwork_V1_Policy.ServiceProtocol {
+        /// Handle the "Apply" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+        /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+        /// > "file:line:column: key.path: message", one per line.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_ApplyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_ChangeResponse` to respond with.
+        func apply(
+            request: Meshwork_V1_ApplyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_ChangeResponse
+
+        /// Handle the "Delete" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes documents by kind and name, as one new version.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_DeleteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_ChangeResponse` to respond with.
+        func delete(
+            request: Meshwork_V1_DeleteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_ChangeResponse
+
+        /// Handle the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_GetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_GetResponse` to respond with.
+        func get(
+            request: Meshwork_V1_GetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_GetResponse
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stored versions, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_HistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_HistoryResponse` to respond with.
+        func history(
+            request: Meshwork_V1_HistoryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_HistoryResponse
+
+        /// Handle the "Rollback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A new version with the documents of an earlier one.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_RollbackRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_ChangeResponse` to respond with.
+        func rollback(
+            request: Meshwork_V1_RollbackRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_ChangeResponse
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.Apply.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_ApplyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_ChangeResponse>(),
+            handler: { request, context in
+                try await self.apply(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.Delete.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_DeleteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_ChangeResponse>(),
+            handler: { request, context in
+                try await self.delete(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.Get.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_GetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_GetResponse>(),
+            handler: { request, context in
+                try await self.get(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.History.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_HistoryRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_HistoryResponse>(),
+            handler: { request, context in
+                try await self.history(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.Rollback.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_RollbackRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_ChangeResponse>(),
+            handler: { request, context in
+                try await self.rollback(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy.ServiceProtocol {
+    public func apply(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_ApplyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse> {
+        let response = try await self.apply(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func delete(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_DeleteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse> {
+        let response = try await self.delete(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func get(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_GetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_GetResponse> {
+        let response = try await self.get(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func history(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_HistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_HistoryResponse> {
+        let response = try await self.history(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func rollback(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_RollbackRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse> {
+        let response = try await self.rollback(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy.SimpleServiceProtocol {
+    public func apply(
+        request: GRPCCore.ServerRequest<Meshwork_V1_ApplyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>(
+            message: try await self.apply(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func delete(
+        request: GRPCCore.ServerRequest<Meshwork_V1_DeleteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>(
+            message: try await self.delete(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func get(
+        request: GRPCCore.ServerRequest<Meshwork_V1_GetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_GetResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_GetResponse>(
+            message: try await self.get(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func history(
+        request: GRPCCore.ServerRequest<Meshwork_V1_HistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_HistoryResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_HistoryResponse>(
+            message: try await self.history(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func rollback(
+        request: GRPCCore.ServerRequest<Meshwork_V1_RollbackRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>(
+            message: try await self.rollback(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: meshwork.v1.Policy (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy {
+    /// Generated client protocol for the "meshwork.v1.Policy" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "Apply" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+        /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+        /// > "file:line:column: key.path: message", one per line.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_ApplyRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_ApplyRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func apply<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_ApplyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_ApplyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Delete" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes documents by kind and name, as one new version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_DeleteRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_DeleteRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func delete<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_DeleteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_DeleteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_GetRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_GetRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_GetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func get<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_GetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_GetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_GetResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_GetResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stored versions, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_HistoryRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_HistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_HistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func history<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_HistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_HistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_HistoryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_HistoryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Rollback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A new version with the documents of an earlier one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_RollbackRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_RollbackRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func rollback<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_RollbackRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_RollbackRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "meshwork.v1.Policy" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "Apply" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+        /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+        /// > "file:line:column: key.path: message", one per line.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_ApplyRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_ApplyRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func apply<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_ApplyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_ApplyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.Apply.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Delete" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes documents by kind and name, as one new version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_DeleteRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_DeleteRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func delete<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_DeleteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_DeleteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.Delete.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Get" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_GetRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_GetRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_GetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func get<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_GetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_GetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_GetResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_GetResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.Get.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stored versions, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_HistoryRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_HistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_HistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func history<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_HistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_HistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_HistoryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_HistoryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.History.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Rollback" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A new version with the documents of an earlier one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_RollbackRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_RollbackRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_ChangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func rollback<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_RollbackRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_RollbackRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.Rollback.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy.ClientProtocol {
+    /// Call the "Apply" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+    /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+    /// > "file:line:column: key.path: message", one per line.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_ApplyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func apply<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_ApplyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.apply(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_ApplyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Delete" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes documents by kind and name, as one new version.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_DeleteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func delete<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_DeleteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.delete(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_DeleteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Get" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_GetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func get<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_GetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_GetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.get(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_GetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_GetResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "History" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Stored versions, newest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_HistoryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func history<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_HistoryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_HistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.history(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_HistoryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_HistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Rollback" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A new version with the documents of an earlier one.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_RollbackRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rollback<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_RollbackRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.rollback(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_RollbackRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_Policy.ClientProtocol {
+    /// Call the "Apply" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Validates every document of every file and, if all are valid and the resulting set is consistent,
+    /// > stores them as one new version (atomically: all or nothing). INVALID_ARGUMENT lists every problem as
+    /// > "file:line:column: key.path: message", one per line.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func apply<Result>(
+        _ message: Meshwork_V1_ApplyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_ApplyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.apply(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Delete" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes documents by kind and name, as one new version.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func delete<Result>(
+        _ message: Meshwork_V1_DeleteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_DeleteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.delete(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Get" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The documents of the latest version (or of `version`), optionally of one kind or one document.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func get<Result>(
+        _ message: Meshwork_V1_GetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_GetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_GetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.get(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "History" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Stored versions, newest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func history<Result>(
+        _ message: Meshwork_V1_HistoryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_HistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_HistoryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.history(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Rollback" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A new version with the documents of an earlier one.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func rollback<Result>(
+        _ message: Meshwork_V1_RollbackRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_RollbackRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.rollback(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

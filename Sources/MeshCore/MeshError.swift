@@ -15,6 +15,8 @@ public struct MeshError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidToken = Code("invalid_token")
         public static let insecureFile = Code("insecure_file")
         public static let fileSystem = Code("file_system")
+        public static let notFound = Code("not_found")
+        public static let unavailable = Code("unavailable")
     }
 
     public let code: Code

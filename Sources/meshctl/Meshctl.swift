@@ -12,8 +12,8 @@ struct Meshctl: AsyncParsableCommand {
         commandName: "meshctl",
         abstract: "Drive a Meshwork mesh.",
         discussion:
-            "Exit codes: 0 ok, 1 the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
-        subcommands: [Token.self]
+            "Exit codes: 0 ok, 1 invalid policy or the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
+        subcommands: [Validate.self, Apply.self, Get.self, Delete.self, History.self, Rollback.self, Token.self]
     )
 }
 
@@ -21,12 +21,12 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "meshctl config (default: $MESHCTL_CONFIG, then \(MeshctlConfig.defaultPath))")
     var config: String?
 
-    @Option(name: [.short, .long], help: "Output format: table or json")
+    @Option(name: [.short, .long], help: "Output format: table, json or yaml")
     var output: OutputFormat = .table
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json
+    case table, json, yaml
 }
 
 /// Runs one admin call, turning failures into one clear line and a documented exit code.
@@ -45,7 +45,12 @@ func adminCall<R: Sendable>(
             printError("cannot reach the control plane at \(config.client.address): \(error.message)")
             throw ExitCode(69)
         }
-        printError("\(error.message) (\(error.code))")
+        if error.code == .invalidArgument {
+            // Policy problems come one per line as file:line:column: key.path: message; print them as they are.
+            FileHandle.standardError.write(Data((error.message + "\n").utf8))
+        } else {
+            printError("\(error.message) (\(error.code))")
+        }
         throw ExitCode(1)
     }
 }

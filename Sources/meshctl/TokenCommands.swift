@@ -35,7 +35,7 @@ struct Token: AsyncParsableCommand {
             }
             switch global.output {
             case .table: print(response.token)
-            case .json:
+            case .json, .yaml:
                 print(
                     "{\"token\":\"\(response.token)\",\"id\":\"\(response.tokenID)\",\"expires_unix\":\(response.expiresUnix)}"
                 )
@@ -77,7 +77,7 @@ struct Token: AsyncParsableCommand {
                         "\(t.tokenID.padding(18))\(t.service.padding(17))\("\(t.uses)/\(t.maxUses)".padding(7))\(expires.padding(22))\(t.revoked)"
                     )
                 }
-            case .json:
+            case .json, .yaml:
                 let items = response.tokens.map {
                     "{\"id\":\"\($0.tokenID)\",\"service\":\"\($0.service)\",\"uses\":\($0.uses),\"max_uses\":\($0.maxUses),\"expires_unix\":\($0.expiresUnix),\"revoked\":\($0.revoked)}"
                 }

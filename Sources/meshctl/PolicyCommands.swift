@@ -1,0 +1,262 @@
+import ArgumentParser
+import Foundation
+import MeshAPI
+import MeshCore
+import MeshPolicy
+import Yams
+
+/// `-f FILE|DIR`, repeatable, shared by validate and apply.
+struct FileOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("filename")], help: "A policy file or a directory of them (repeatable)")
+    var files: [String] = []
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("-f FILE|DIR is required") }
+    }
+
+    func read() throws -> [PolicyFiles.Source] {
+        do { return try PolicyFiles.read(files) } catch {
+            printError(error.message)
+            throw ExitCode(64)
+        }
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check policy files offline: syntax, kinds, fields and ranges, with file:line:column.",
+        discussion:
+            "References between documents are checked when the files are consistent on their own; `apply --dry-run` checks them against the control plane's current policy."
+    )
+    @OptionGroup var files: FileOptions
+
+    func run() async throws {
+        var documents: [LoadedDocument] = []
+        var issues: [PolicyIssue] = []
+        for source in try files.read() {
+            switch PolicyLoader.load(yaml: source.text, file: source.name) {
+            case .success(let loaded): documents += loaded
+            case .failure(let errors): issues += errors.issues
+            }
+        }
+        guard issues.isEmpty else {
+            print(PolicyErrors(issues: issues).description)
+            throw ExitCode(1)
+        }
+        print(
+            "valid: \(documents.count) document\(documents.count == 1 ? "" : "s") (\(documents.map { "\($0.document.key)" }.joined(separator: ", ")))"
+        )
+    }
+}
+
+struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate and store policy files as one new version (all documents or none).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var files: FileOptions
+    @Flag(help: "Check against the current policy and show what would change; store nothing") var dryRun = false
+
+    func run() async throws {
+        var request = Meshwork_V1_ApplyRequest()
+        request.files = try files.read().map { source in
+            var file = Meshwork_V1_SourceFile()
+            file.name = source.name
+            file.yaml = source.text
+            return file
+        }
+        request.dryRun = dryRun
+        let response = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).apply(request)
+        }
+        ChangeOutput.print(response, global.output, dryRun: dryRun)
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove a policy document, as a new version.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Kind: Service, TrafficPolicy or AuthorizationPolicy") var kind: String
+    @Argument(help: "metadata.name of the document") var name: String
+
+    func validate() throws {
+        guard PolicyKind(loosely: kind) != nil else { throw ValidationError("unknown kind \"\(kind)\"") }
+    }
+
+    func run() async throws {
+        var ref = Meshwork_V1_DocumentRef()
+        ref.kind = PolicyKind(loosely: kind)!.rawValue
+        ref.name = name
+        var request = Meshwork_V1_DeleteRequest()
+        request.documents = [ref]
+        let response = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).delete(request)
+        }
+        ChangeOutput.print(response, global.output, dryRun: false)
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show stored policy: every document, one kind, or one document.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Kind (Service, TrafficPolicy, AuthorizationPolicy; plural and lower case accepted)")
+    var kind: String?
+    @Argument(help: "metadata.name") var name: String?
+    @Option(help: "An earlier version instead of the latest") var version: UInt64 = 0
+
+    func validate() throws {
+        if let kind, PolicyKind(loosely: kind) == nil {
+            throw ValidationError(
+                "unknown kind \"\(kind)\" (known: \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    func run() async throws {
+        var request = Meshwork_V1_GetRequest()
+        request.kind = kind.flatMap(PolicyKind.init(loosely:))?.rawValue ?? ""
+        request.name = name ?? ""
+        request.version = version
+        let response = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).get(request)
+        }
+        let documents = try response.documentsJson.map { try JSONSerialization.jsonObject(with: $0) }
+        switch global.output {
+        case .json:
+            let object: [String: Any] = ["version": response.version, "items": documents]
+            let data = try JSONSerialization.data(
+                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        case .yaml:
+            print("# version \(response.version)")
+            for document in documents {
+                print(
+                    "---\n" + (try Yams.dump(object: YAMLValues.from(json: document), sortKeys: true)), terminator: "")
+            }
+        case .table:
+            var rows = [["KIND", "NAME", "SERVICE"]]
+            for case let d as [String: Any] in documents {
+                let name = (d["metadata"] as? [String: Any])?["name"] as? String ?? ""
+                let service = (d["spec"] as? [String: Any])?["service"] as? String ?? name
+                rows.append([d["kind"] as? String ?? "", name, service])
+            }
+            print("version \(response.version)")
+            Table.print(rows)
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stored policy versions, newest first.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "How many (1...1000)") var limit: UInt32 = 50
+
+    func run() async throws {
+        var request = Meshwork_V1_HistoryRequest()
+        request.limit = limit
+        let response = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).history(request)
+        }
+        let time = ISO8601DateFormatter()
+        switch global.output {
+        case .json, .yaml:
+            let items: [[String: Any]] = response.versions.map {
+                [
+                    "version": $0.version,
+                    "created": time.string(from: Date(timeIntervalSince1970: TimeInterval($0.createdUnix))),
+                    "author": $0.author, "operation": $0.operation, "summary": $0.summary,
+                ]
+            }
+            if global.output == .json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: items, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(try Yams.dump(object: items, sortKeys: true), terminator: "")
+            }
+        case .table:
+            var rows = [["VERSION", "CREATED", "AUTHOR", "OPERATION", "CHANGES"]]
+            for v in response.versions {
+                rows.append([
+                    "\(v.version)", time.string(from: Date(timeIntervalSince1970: TimeInterval(v.createdUnix))),
+                    v.author,
+                    v.operation, v.summary,
+                ])
+            }
+            Table.print(rows)
+        }
+    }
+}
+
+struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the documents of an earlier version current again, as a new version.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The version to return to (see: meshctl history)") var version: UInt64
+
+    func run() async throws {
+        var request = Meshwork_V1_RollbackRequest()
+        request.version = version
+        let response = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).rollback(request)
+        }
+        ChangeOutput.print(response, global.output, dryRun: false)
+    }
+}
+
+/// What an apply, delete or rollback did, kubectl style: `TrafficPolicy/orders configured`.
+enum ChangeOutput {
+    static func print(_ response: Meshwork_V1_ChangeResponse, _ format: OutputFormat, dryRun: Bool) {
+        switch format {
+        case .json, .yaml:
+            let object: [String: Any] = [
+                "version": response.version, "created": response.created, "dry_run": dryRun,
+                "changes": response.changes.map { ["kind": $0.kind, "name": $0.name, "action": $0.action] },
+            ]
+            if format == .json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                Swift.print(String(decoding: data, as: UTF8.self))
+            } else if let text = try? Yams.dump(object: object, sortKeys: true) {
+                Swift.print(text, terminator: "")
+            }
+        case .table:
+            for change in response.changes {
+                Swift.print("\(change.kind)/\(change.name) \(change.action)\(dryRun ? " (dry run)" : "")")
+            }
+            if dryRun {
+                Swift.print("nothing stored (dry run); current version \(response.version)")
+            } else {
+                Swift.print(
+                    response.created
+                        ? "version \(response.version)" : "no change; version \(response.version) is current")
+            }
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+enum Table {
+    static func print(_ rows: [[String]]) {
+        guard let first = rows.first else { return }
+        let widths = first.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for row in rows {
+            let line = row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+            Swift.print(line)
+        }
+    }
+}
+
+/// JSON values as Yams should print them: Foundation hands JSON numbers over as floating point, which Yams
+/// would print as `9e+1`; whole numbers become integers again.
+enum YAMLValues {
+    static func from(json value: Any) -> Any {
+        switch value {
+        case let dictionary as [String: Any]: dictionary.mapValues(from(json:))
+        case let array as [Any]: array.map(from(json:))
+        case let string as String: string
+        case let number as NSNumber:
+            if let whole = Int(exactly: number.doubleValue) { whole } else { number.doubleValue }
+        default: value
+        }
+    }
+}
