@@ -35,6 +35,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         role = self.server.role
+        if self.path == "/healthz":
+            return self.reply(200, {"status": "ok"})
+        if self.path.startswith("/status?code="):
+            return self.reply(int(self.path.split("=", 1)[1]), {"status": self.path.split("=", 1)[1]})
         if self.path.startswith("/slow?ms="):
             time.sleep(int(self.path.split("=", 1)[1]) / 1000)
             return self.reply(200, {"slept_ms": int(self.path.split("=", 1)[1])})

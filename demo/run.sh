@@ -43,7 +43,7 @@ ORDERS_IN=$(field "$RUN/orders-sidecar.log" inbound)
 echo "== orders app on :$ORDERS_APP, its sidecar accepts mTLS on $ORDERS_IN"
 
 "$BIN/mesh-sidecar" --service frontend --control "$CONTROL" --token-file "$RUN/frontend.token" --app 127.0.0.1:1 \
-  --data-dir "$RUN/frontend" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/frontend-sidecar.log" 2>&1 & PIDS+=($!)
+  --health-check none --data-dir "$RUN/frontend" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/frontend-sidecar.log" 2>&1 & PIDS+=($!)
 FRONTEND_OUT=$(field "$RUN/frontend-sidecar.log" outbound)
 FRONTEND_ADMIN=$(field "$RUN/frontend-sidecar.log" admin)
 http_proxy="http://$FRONTEND_OUT" python3 demo/app.py frontend 0 >"$RUN/frontend-app.log" 2>&1 & PIDS+=($!)
@@ -69,6 +69,15 @@ echo "== openssl s_client to the orders sidecar without a client certificate (th
 printf 'GET /orders HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n' \
   | openssl s_client -connect "$ORDERS_IN" -tls1_3 -quiet -CAfile "$RUN/control/ca/root.pem" 2>&1 \
   | grep -iE "alert|HTTP/1" | head -2 || true
+
+echo
+echo "== policy: meshctl apply -f policies/ (validated as a whole, stored as one version)"
+"$BIN/meshctl" apply -f policies/
+"$BIN/meshctl" get
+printf 'apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: orders}\nspec:\n  service: orders\n  retries: {attempts: 20}\n  split: [{subset: blue, weight: 100}]\n' >"$RUN/bad.yaml"
+echo "== a bad change is refused with positions, and nothing is stored:"
+"$BIN/meshctl" apply -f "$RUN/bad.yaml" 2>&1 || true
+"$BIN/meshctl" history
 
 end=$(( $(date +%s) + ${DEMO_SECONDS:-315360000} ))
 echo

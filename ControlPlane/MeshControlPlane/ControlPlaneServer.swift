@@ -63,7 +63,7 @@ public struct ControlPlaneServer: Service {
             },
             config: .defaults
         )
-        let registry = EndpointRegistry()
+        let registry = EndpointRegistry(leaseTTL: configuration.leaseTTL)
         let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
         let policies = try await PolicyRegistry(store: store, logger: logger)
         let policyVersion = await policies.version
@@ -79,7 +79,7 @@ public struct ControlPlaneServer: Service {
             ]
         )
         do {
-            try await serveUntilShutdown(server: server, transport: transport, prepared: prepared)
+            try await serveUntilShutdown(server: server, transport: transport, prepared: prepared, registry: registry)
         } catch {
             try? await store.close()
             throw error
@@ -89,7 +89,7 @@ public struct ControlPlaneServer: Service {
 
     private func serveUntilShutdown(
         server: GRPCServer<HTTP2ServerTransport.Posix>, transport: HTTP2ServerTransport.Posix,
-        prepared: PreparedControlPlane
+        prepared: PreparedControlPlane, registry: EndpointRegistry
     ) async throws {
         let ca = prepared.ca
         let td = configuration.trustDomain
@@ -99,6 +99,16 @@ public struct ControlPlaneServer: Service {
                     try await server.serve()
                 } onGracefulShutdown: {
                     server.beginGracefulShutdown()
+                }
+            }
+            // Lease keeper: instances whose sidecar stopped renewing vanish within a second of their lease.
+            group.addTask {
+                try? await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(1))
+                        let removed = await registry.expire()
+                        if removed > 0 { logger.info("leases lapsed", metadata: ["instances": "\(removed)"]) }
+                    }
                 }
             }
             let bound: HostPort

@@ -67,7 +67,8 @@ public struct Sidecar {
                 DiscoveryWatchService(cache: cache, tls: tls, control: control, logger: logger),
                 RegistrationService(
                     tls: tls, control: control, service: config.service, advertise: advertise,
-                    labels: [AppProtocol.label: config.appProtocol.rawValue], ready: ready, logger: logger),
+                    labels: [AppProtocol.label: config.appProtocol.rawValue], app: config.app,
+                    healthCheck: config.healthCheck, group: group, ready: ready, logger: logger),
             ]
         case .standalone(let paths, _):
             services.append(

@@ -6,36 +6,64 @@ import NIOCore
 import NIOExtras
 import ServiceLifecycle
 
-/// Registers this instance once the listeners are up (retrying while the control plane is away) and
-/// deregisters on drain.
+/// Registers this instance once the listeners are up and keeps its lease: before every renewal (at a third
+/// of the lease the control plane grants) it checks the app and reports its health, so an app that stops
+/// answering leaves the served set within one renewal, and a dead sidecar's instance within one lease.
+/// Retries while the control plane is away; deregisters on drain.
 struct RegistrationService: Service {
     let tls: TLSState
     let control: HostPort
     let service: ServiceName
     let advertise: HostPort
     let labels: [String: String]
+    let app: HostPort
+    let healthCheck: AppHealthCheck
+    let group: any EventLoopGroup
     let ready: NIOLockedValueBox<Bool>
     let logger: Logger
 
     func run() async throws {
         var attempt = 0
+        var registered = false
+        var checked = false
+        var wasHealthy = true
+        var lease = Duration.seconds(15)
         while !Task.isCancelledOrShuttingDown {
+            let problem = await healthCheck.run(against: app, group: group)
+            if !checked || (problem == nil) != wasHealthy {
+                if let problem {
+                    logger.warning(
+                        "app failed its health check; not served to callers",
+                        metadata: ["check": "\(healthCheck)", "app": "\(app)", "reason": "\(problem)"])
+                } else if checked {
+                    logger.notice("app passes its health check again", metadata: ["check": "\(healthCheck)"])
+                }
+                checked = true
+                wasHealthy = problem == nil
+            }
+            let pause: Duration
             do {
-                try await DiscoveryClient.register(
+                lease = try await DiscoveryClient.register(
                     control: control, identity: tls.current.identity, service: service, advertise: advertise,
-                    labels: labels)
-                logger.notice("registered", metadata: ["service": "\(service)", "endpoint": "\(advertise)"])
-                break
+                    labels: labels, healthy: problem == nil)
+                if !registered {
+                    registered = true
+                    ready.withLockedValue { $0 = true }
+                    logger.notice(
+                        "registered",
+                        metadata: ["service": "\(service)", "endpoint": "\(advertise)", "lease": "\(lease)"])
+                }
+                attempt = 0
+                pause = lease / 3
             } catch {
                 attempt += 1
                 logger.warning(
-                    "registration failed; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                let delay = min(5000, 200 * attempt)
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(delay)) }
+                    registered ? "lease renewal failed; retrying" : "registration failed; retrying",
+                    metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                pause = min(lease / 3, .milliseconds(200 * attempt))
             }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
         }
-        ready.withLockedValue { $0 = true }
-        try? await gracefulShutdown()
         // Drain: not ready, then leave discovery so peers stop picking us.
         ready.withLockedValue { $0 = false }
         do {

@@ -96,8 +96,9 @@ extension Meshwork_V1_Discovery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-        /// > certificate (PERMISSION_DENIED otherwise).
+        /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+        /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+        /// > unhealthy one is kept but not served to watchers.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Meshwork_V1_RegisterRequest` messages.
@@ -160,8 +161,9 @@ extension Meshwork_V1_Discovery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-        /// > certificate (PERMISSION_DENIED otherwise).
+        /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+        /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+        /// > unhealthy one is kept but not served to watchers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Meshwork_V1_RegisterRequest` message.
@@ -222,8 +224,9 @@ extension Meshwork_V1_Discovery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-        /// > certificate (PERMISSION_DENIED otherwise).
+        /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+        /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+        /// > unhealthy one is kept but not served to watchers.
         ///
         /// - Parameters:
         ///   - request: A `Meshwork_V1_RegisterRequest` message.
@@ -413,8 +416,9 @@ extension Meshwork_V1_Discovery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-        /// > certificate (PERMISSION_DENIED otherwise).
+        /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+        /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+        /// > unhealthy one is kept but not served to watchers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Meshwork_V1_RegisterRequest` message.
@@ -500,8 +504,9 @@ extension Meshwork_V1_Discovery {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-        /// > certificate (PERMISSION_DENIED otherwise).
+        /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+        /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+        /// > unhealthy one is kept but not served to watchers.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Meshwork_V1_RegisterRequest` message.
@@ -606,8 +611,9 @@ extension Meshwork_V1_Discovery.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-    /// > certificate (PERMISSION_DENIED otherwise).
+    /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+    /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+    /// > unhealthy one is kept but not served to watchers.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Meshwork_V1_RegisterRequest` message.
@@ -696,8 +702,9 @@ extension Meshwork_V1_Discovery.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Registers (or refreshes) the caller's instance. The service must be the one in the caller's
-    /// > certificate (PERMISSION_DENIED otherwise).
+    /// > Registers the caller's instance or renews its lease, with its app's health. The service must be the one
+    /// > in the caller's certificate (PERMISSION_DENIED otherwise). An instance whose lease lapses is removed; an
+    /// > unhealthy one is kept but not served to watchers.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -22,6 +22,42 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Meshwork_V1_Health: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The app answered its health check (or has none).
+  case serving // = 0
+  case notServing // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .serving
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .serving
+    case 1: self = .notServing
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .serving: return 0
+    case .notServing: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Meshwork_V1_Health] = [
+    .serving,
+    .notServing,
+  ]
+
+}
+
 public nonisolated struct Meshwork_V1_Endpoint: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -59,6 +95,8 @@ public nonisolated struct Meshwork_V1_RegisterRequest: Sendable {
   /// Clears the value of `endpoint`. Subsequent reads from it will return its default value.
   public mutating func clearEndpoint() {self._endpoint = nil}
 
+  public var health: Meshwork_V1_Health = .serving
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -73,6 +111,9 @@ public nonisolated struct Meshwork_V1_RegisterResponse: Sendable {
 
   /// Stable id of this instance: "<service>@<host>:<port>".
   public var instanceID: String = String()
+
+  /// The lease: without another Register within this many seconds the instance is removed. Renew at a third.
+  public var leaseSeconds: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -131,7 +172,8 @@ public nonisolated struct Meshwork_V1_EndpointSet: Sendable {
 
   public var service: String = String()
 
-  /// False while no instance of the service has ever registered ("unknown service").
+  /// False while no instance of the service has registered since the control plane started ("unknown
+  /// service"); true with no endpoints when it has, but none is alive and healthy now.
   public var known: Bool = false
 
   public var endpoints: [Meshwork_V1_Endpoint] = []
@@ -147,6 +189,10 @@ public nonisolated struct Meshwork_V1_EndpointSet: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "meshwork.v1"
+
+nonisolated extension Meshwork_V1_Health: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HEALTH_SERVING\0\u{1}HEALTH_NOT_SERVING\0")
+}
 
 nonisolated extension Meshwork_V1_Endpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Endpoint"
@@ -195,7 +241,7 @@ nonisolated extension Meshwork_V1_Endpoint: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Meshwork_V1_RegisterRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}service\0\u{1}endpoint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}service\0\u{1}endpoint\0\u{1}health\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -205,6 +251,7 @@ nonisolated extension Meshwork_V1_RegisterRequest: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.service) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._endpoint) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.health) }()
       default: break
       }
     }
@@ -221,12 +268,16 @@ nonisolated extension Meshwork_V1_RegisterRequest: SwiftProtobuf.Message, SwiftP
     try { if let v = self._endpoint {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.health != .serving {
+      try visitor.visitSingularEnumField(value: self.health, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Meshwork_V1_RegisterRequest, rhs: Meshwork_V1_RegisterRequest) -> Bool {
     if lhs.service != rhs.service {return false}
     if lhs._endpoint != rhs._endpoint {return false}
+    if lhs.health != rhs.health {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -234,7 +285,7 @@ nonisolated extension Meshwork_V1_RegisterRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Meshwork_V1_RegisterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RegisterResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}instance_id\0\u{3}lease_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -243,6 +294,7 @@ nonisolated extension Meshwork_V1_RegisterResponse: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.instanceID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.leaseSeconds) }()
       default: break
       }
     }
@@ -252,11 +304,15 @@ nonisolated extension Meshwork_V1_RegisterResponse: SwiftProtobuf.Message, Swift
     if !self.instanceID.isEmpty {
       try visitor.visitSingularStringField(value: self.instanceID, fieldNumber: 1)
     }
+    if self.leaseSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.leaseSeconds, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Meshwork_V1_RegisterResponse, rhs: Meshwork_V1_RegisterResponse) -> Bool {
     if lhs.instanceID != rhs.instanceID {return false}
+    if lhs.leaseSeconds != rhs.leaseSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -36,17 +36,21 @@ public struct DiscoveredService: Sendable, Equatable {
 
 /// Registration and watches, with the caller's workload certificate.
 public enum DiscoveryClient {
+    /// Registers or renews this instance with its app's health; returns the lease (renew well before it ends).
+    @discardableResult
     public static func register(
         control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort,
-        labels: [String: String] = [:]
-    ) async throws {
+        labels: [String: String] = [:], healthy: Bool = true
+    ) async throws -> Duration {
         var request = Meshwork_V1_RegisterRequest()
         request.service = service.value
         request.endpoint = endpoint(advertise)
         request.endpoint.labels = labels
-        _ = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
+        request.health = healthy ? .serving : .notServing
+        let response = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).register(request)
         }
+        return .seconds(max(1, Int(response.leaseSeconds)))
     }
 
     public static func deregister(

@@ -141,7 +141,8 @@ struct BadInputTests {
     @Test func garbageOnEveryPortCrashesNothing() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let sidecar = try mesh.sidecar("orders", app: 1)
+        // No health check: the app is down on purpose, and the instance is still served (to reach connect_failed).
+        let sidecar = try mesh.sidecar("orders", app: 1, extra: ["--health-check", "none"])
         let script = """
             for target in "$@"; do h=${target%:*}; p=${target##*:}
               for i in 1 2 3; do head -c 4096 /dev/urandom | timeout 2 bash -c "cat > /dev/tcp/$h/$p" 2>/dev/null; done

@@ -114,7 +114,7 @@ struct MeshSliceTests {
         defer { mesh.stop() }
         let frontend = try mesh.sidecar("frontend", app: 1)
         // "billing" advertises the frontend sidecar's inbound port: whoever dials billing meets a frontend certificate.
-        _ = try mesh.sidecar("billing", app: 1, extra: ["--advertise", frontend.inbound])
+        _ = try mesh.sidecar("billing", app: 1, extra: ["--advertise", frontend.inbound, "--health-check", "none"])
         let caller = try mesh.sidecar("caller", app: 1)
         let r = try mesh.curl(via: caller.outbound, "http://billing/")
         #expect(r.output.hasPrefix("HTTP/1.1 502"), "\(r.output)")

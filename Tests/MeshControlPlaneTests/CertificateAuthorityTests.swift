@@ -172,4 +172,32 @@ import X509
         let next = await updates.next()
         #expect(next?.revision == 50 && next?.endpoints.count == 50)
     }
+
+    @Test func leasesLapseAndUnhealthyInstancesAreNotServed() async throws {
+        let registry = EndpointRegistry(leaseTTL: .seconds(10))
+        let orders = try ServiceName("orders")
+        let a = RegisteredEndpoint(host: "10.0.0.1", port: 1, identity: "spiffe://mesh.local/svc/orders", labels: [:])
+        let b = RegisteredEndpoint(host: "10.0.0.2", port: 1, identity: "spiffe://mesh.local/svc/orders", labels: [:])
+        let t0 = ContinuousClock.now
+        await registry.register(orders, a, now: t0)
+        await registry.register(orders, b, now: t0)
+        #expect(await registry.snapshot(orders).endpoints == [a, b])
+        #expect(await registry.snapshot(orders).revision == 2)
+        // A renewal that changes nothing publishes nothing.
+        await registry.register(orders, a, now: t0 + .seconds(8))
+        #expect(await registry.snapshot(orders).revision == 2)
+        // An unhealthy app: kept registered, not served.
+        await registry.register(orders, b, healthy: false, now: t0 + .seconds(8))
+        #expect(await registry.snapshot(orders).endpoints == [a])
+        #expect(await registry.expire(now: t0 + .seconds(17)) == 0, "both renewed at 8 s: leases run to 18 s")
+        await registry.register(orders, b, healthy: true, now: t0 + .seconds(17))
+        #expect(await registry.snapshot(orders).endpoints == [a, b], "healthy again, served again")
+        // a's sidecar stopped renewing: gone once its lease lapses; b lapses later.
+        #expect(await registry.expire(now: t0 + .seconds(19)) == 1)
+        #expect(await registry.snapshot(orders).endpoints == [b])
+        #expect(await registry.expire(now: t0 + .seconds(28)) == 1)
+        let last = await registry.snapshot(orders)
+        #expect(last.known && last.endpoints.isEmpty, "a service with zero live instances is still known")
+        #expect(await registry.snapshot(try ServiceName("ghost")).known == false)
+    }
 }

@@ -106,6 +106,26 @@ import Testing
         #expect(c.admin == HostPort(host: "127.0.0.1", port: 15000))
         #expect(c.trustDomain == .default)
         #expect(c.upstreams.isEmpty)
+        #expect(c.healthCheck == .tcp, "an app that does not accept connections is not served")
+    }
+
+    @Test func healthChecks() throws {
+        for (flag, expected) in [
+            ("none", AppHealthCheck.none), ("tcp", .tcp), ("http:/healthz", .http(path: "/healthz")),
+        ] {
+            #expect(
+                try SidecarConfiguration(arguments: required + ["--health-check", flag], environment: [:]).healthCheck
+                    == expected)
+        }
+        #expect(
+            try SidecarConfiguration(arguments: required, environment: ["MESH_HEALTH_CHECK": "http:/ready"]).healthCheck
+                == .http(path: "/ready"))
+        do {
+            _ = try SidecarConfiguration(arguments: required + ["--health-check", "http"], environment: [:])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.message == "--health-check=\"http\": must be none, tcp or http:/PATH (e.g. http:/healthz)")
+        }
     }
 
     @Test func environmentTwinsAndUpstreams() throws {

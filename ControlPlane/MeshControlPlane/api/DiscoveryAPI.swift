@@ -20,13 +20,18 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
                 code: .permissionDenied,
                 message: "caller \(id) may register only service \"\(service)\", not \"\(request.service)\"")
         }
+        let healthy = request.health != .notServing
         await registry.register(
             service,
             RegisteredEndpoint(
-                host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels))
-        logger.info("instance registered", metadata: ["service": "\(service)", "endpoint": "\(endpoint)"])
+                host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels),
+            healthy: healthy)
+        logger.debug(
+            "instance registered",
+            metadata: ["service": "\(service)", "endpoint": "\(endpoint)", "healthy": "\(healthy)"])
         var response = Meshwork_V1_RegisterResponse()
         response.instanceID = "\(service)@\(endpoint)"
+        response.leaseSeconds = UInt32(registry.leaseTTL.components.seconds)
         return response
     }
 

@@ -8,8 +8,10 @@ public struct ControlPlaneConfiguration: Sendable {
     /// Lifetime of workload certificates.
     public var certificateLifetime: Duration
     public var logLevel: String
+    /// How long a sidecar's registration lasts without renewal (it renews at a third of this).
+    public var leaseTTL: Duration = .seconds(15)
 
-    public static let flags: Set<String> = ["data-dir", "listen", "trust-domain", "cert-ttl", "log-level"]
+    public static let flags: Set<String> = ["data-dir", "listen", "trust-domain", "cert-ttl", "lease-ttl", "log-level"]
 
     public init(
         dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
@@ -46,6 +48,18 @@ public struct ControlPlaneConfiguration: Sendable {
             })
         {
             certificateLifetime = ttl
+        }
+        if let lease = try flags.optional(
+            "lease-ttl",
+            { v throws(MeshError) in
+                let d = try Duration(parsing: v)
+                guard d >= .seconds(2), d <= .seconds(600) else {
+                    throw MeshError(.invalidDuration, "must be 2s...10m")
+                }
+                return d
+            })
+        {
+            leaseTTL = lease
         }
         logLevel = try flags.logLevel()
     }

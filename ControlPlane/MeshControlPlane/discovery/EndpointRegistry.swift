@@ -18,41 +18,67 @@ public struct EndpointSnapshot: Sendable, Equatable {
     public var revision: UInt64
 }
 
-/// The discovery registry: instances per service and the watchers of each service. A watcher holds only
-/// the newest snapshot (`bufferingNewest(1)`), so a slow one is never sent stale intermediate states.
+/// The discovery registry: instances per service, each with a lease and its app's health, and the watchers
+/// of each service. Watchers see only live, healthy instances. A watcher holds only the newest snapshot
+/// (`bufferingNewest(1)`), so a slow one is never sent stale intermediate states.
 actor EndpointRegistry {
-    private struct Entry {
-        var endpoints: [String: RegisteredEndpoint] = [:]
-        var revision: UInt64 = 0
-        var known = false
+    private struct Instance: Equatable {
+        var endpoint: RegisteredEndpoint
+        var healthy: Bool
+        var expires: ContinuousClock.Instant
     }
 
+    private struct Entry {
+        var instances: [String: Instance] = [:]
+        var revision: UInt64 = 0
+        var known = false
+        /// What watchers were last sent, to publish only real changes (not every lease renewal).
+        var served: [RegisteredEndpoint] = []
+    }
+
+    /// How long a registration lasts without renewal.
+    let leaseTTL: Duration
     private var services: [ServiceName: Entry] = [:]
     private var watchers: [ServiceName: [Int: AsyncStream<EndpointSnapshot>.Continuation]] = [:]
     private var nextWatcher = 0
 
-    func register(_ service: ServiceName, _ endpoint: RegisteredEndpoint) {
+    init(leaseTTL: Duration = .seconds(15)) { self.leaseTTL = leaseTTL }
+
+    /// Registers or renews an instance (its lease restarts at `now`), with the health its sidecar reports.
+    func register(
+        _ service: ServiceName, _ endpoint: RegisteredEndpoint, healthy: Bool = true,
+        now: ContinuousClock.Instant = .now
+    ) {
         var entry = services[service, default: Entry()]
-        if entry.known && entry.endpoints[endpoint.key] == endpoint { return }
         entry.known = true
-        entry.endpoints[endpoint.key] = endpoint
-        entry.revision += 1
+        entry.instances[endpoint.key] = Instance(endpoint: endpoint, healthy: healthy, expires: now + leaseTTL)
         services[service] = entry
-        publish(service)
+        publishIfChanged(service)
     }
 
     func deregister(_ service: ServiceName, key: String) {
-        guard var entry = services[service], entry.endpoints.removeValue(forKey: key) != nil else { return }
-        entry.revision += 1
-        services[service] = entry
-        publish(service)
+        guard services[service]?.instances.removeValue(forKey: key) != nil else { return }
+        publishIfChanged(service)
+    }
+
+    /// Removes every instance whose lease lapsed before `now` (its sidecar died or lost the control plane);
+    /// returns how many.
+    @discardableResult
+    func expire(now: ContinuousClock.Instant = .now) -> Int {
+        var removed = 0
+        for (service, entry) in services {
+            let lapsed = entry.instances.filter { $0.value.expires < now }.map(\.key)
+            guard !lapsed.isEmpty else { continue }
+            for key in lapsed { services[service]?.instances.removeValue(forKey: key) }
+            removed += lapsed.count
+            publishIfChanged(service)
+        }
+        return removed
     }
 
     func snapshot(_ service: ServiceName) -> EndpointSnapshot {
         let entry = services[service] ?? Entry()
-        return EndpointSnapshot(
-            service: service, known: entry.known,
-            endpoints: entry.endpoints.values.sorted { $0.key < $1.key }, revision: entry.revision)
+        return EndpointSnapshot(service: service, known: entry.known, endpoints: entry.served, revision: entry.revision)
     }
 
     /// A stream that yields the current snapshot at once, then every change. The caller ends it with
@@ -73,7 +99,14 @@ actor EndpointRegistry {
         watchers[service]?.removeValue(forKey: id)?.finish()
     }
 
-    private func publish(_ service: ServiceName) {
+    /// Publishes when the served set (live and healthy instances) or `known` changed.
+    private func publishIfChanged(_ service: ServiceName) {
+        guard var entry = services[service] else { return }
+        let served = entry.instances.values.filter(\.healthy).map(\.endpoint).sorted { $0.key < $1.key }
+        guard served != entry.served || entry.revision == 0 else { return }
+        entry.served = served
+        entry.revision += 1
+        services[service] = entry
         let snap = snapshot(service)
         for continuation in (watchers[service] ?? [:]).values { continuation.yield(snap) }
     }

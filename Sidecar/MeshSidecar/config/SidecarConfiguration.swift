@@ -28,10 +28,12 @@ public struct SidecarConfiguration: Sendable {
     public var drainTimeout: Duration = .seconds(30)
     /// What the app speaks; registered with the instance so callers pick the right relay.
     public var appProtocol = AppProtocol.http
+    /// Checked before every lease renewal; a failing app is not served to callers.
+    public var healthCheck = AppHealthCheck.tcp
 
     static let flags: Set<String> = [
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
-        "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout",
+        "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout", "health-check",
     ]
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
@@ -69,6 +71,9 @@ public struct SidecarConfiguration: Sendable {
             })
         {
             appProtocol = p
+        }
+        if let check = try f.optional("health-check", { v throws(MeshError) in try AppHealthCheck(parsing: v) }) {
+            healthCheck = check
         }
         logLevel = try f.logLevel()
         if let drain = try f.optional(
