@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "MeshSidecar",
             dependencies: [
-                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshControlClient", "MeshTelemetry",
+                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshControlClient", "MeshTelemetry", "MeshPolicy",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "MeshSidecarTests",
             dependencies: [
-                "MeshSidecar", "MeshIdentity", "MeshCore", "MeshControlClient",
+                "MeshSidecar", "MeshIdentity", "MeshCore", "MeshControlClient", "MeshPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -71,8 +71,8 @@ printf 'GET /orders HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n' \
   | grep -iE "alert|HTTP/1" | head -2 || true
 
 echo
-echo "== policy: meshctl apply -f policies/ (validated as a whole, stored as one version)"
-"$BIN/meshctl" apply -f policies/
+echo "== policy: meshctl apply -f policies/ --wait (validated as a whole, stored as one version, pushed to the sidecars)"
+"$BIN/meshctl" apply -f policies/ --wait
 "$BIN/meshctl" get
 printf 'apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: orders}\nspec:\n  service: orders\n  retries: {attempts: 20}\n  split: [{subset: blue, weight: 100}]\n' >"$RUN/bad.yaml"
 echo "== a bad change is refused with positions, and nothing is stored:"

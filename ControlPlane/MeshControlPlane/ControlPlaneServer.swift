@@ -66,6 +66,8 @@ public struct ControlPlaneServer: Service {
         let registry = EndpointRegistry(leaseTTL: configuration.leaseTTL)
         let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
         let policies = try await PolicyRegistry(store: store, logger: logger)
+        let tracker = ConvergenceTracker()
+        let gate = AdmissionGate(ratePerSecond: configuration.admissionRate, burst: configuration.admissionRate)
         let policyVersion = await policies.version
         logger.info("policy store open", metadata: ["version": "\(policyVersion)"])
         let server = GRPCServer(
@@ -73,9 +75,10 @@ public struct ControlPlaneServer: Service {
             services: [
                 IdentityAPI(
                     ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
-                DiscoveryAPI(registry: registry, trustDomain: td, logger: logger),
+                DiscoveryAPI(registry: registry, gate: gate, trustDomain: td, logger: logger),
                 AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
-                PolicyAPI(registry: policies, trustDomain: td, logger: logger),
+                PolicyAPI(registry: policies, tracker: tracker, trustDomain: td, logger: logger),
+                PolicyPushAPI(registry: policies, tracker: tracker, gate: gate, trustDomain: td, logger: logger),
             ]
         )
         do {

@@ -49,11 +49,18 @@ public struct Sidecar {
         case .standalone(_, let endpoints):
             cache = EndpointCache(staticEndpoints: endpoints, trustDomain: config.trustDomain)
         }
+        let policyFile: String? =
+            switch config.mode {
+            case .controlPlane(_, _, let dataDir): dataDir + "/policy.json"
+            case .standalone: nil
+            }
+        let policy = SidecarPolicy(
+            path: policyFile, service: config.service, appProtocol: config.appProtocol, logger: logger)
         let ready = NIOLockedValueBox(false)
         let metrics = SidecarMetrics()
         let drain = DrainGroup(group: group)
         let (listeners, advertise) = try await bindListeners(
-            tls: tls, cache: cache, ready: ready, metrics: metrics, drain: drain, group: group)
+            tls: tls, cache: cache, policy: policy, ready: ready, metrics: metrics, drain: drain, group: group)
 
         var services: [any Service] = [
             ListenerService(
@@ -69,6 +76,9 @@ public struct Sidecar {
                     tls: tls, control: control, service: config.service, advertise: advertise,
                     labels: [AppProtocol.label: config.appProtocol.rawValue], app: config.app,
                     healthCheck: config.healthCheck, group: group, ready: ready, logger: logger),
+                PolicySyncService(
+                    policy: policy, tls: tls, control: control, advertise: advertise, cache: cache,
+                    upstreams: config.upstreams.map(\.service), logger: logger),
             ]
         case .standalone(let paths, _):
             services.append(
@@ -95,8 +105,8 @@ public struct Sidecar {
 
     /// Opens every listener (inbound, outbound, upstream binds, admin) and logs where they are bound.
     private func bindListeners(
-        tls: TLSState, cache: EndpointCache, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
-        drain: DrainGroup, group: MultiThreadedEventLoopGroup
+        tls: TLSState, cache: EndpointCache, policy: SidecarPolicy, ready: NIOLockedValueBox<Bool>,
+        metrics: SidecarMetrics, drain: DrainGroup, group: MultiThreadedEventLoopGroup
     ) async throws -> (listeners: (data: [any Channel], admin: any Channel), advertise: HostPort) {
         let config = configuration
         let inboundPools = PoolSet(
@@ -133,7 +143,9 @@ public struct Sidecar {
                     AdminHandler(
                         tls: tls, ready: ready, metrics: metrics,
                         describe: {
-                            AdminConfigView.json(config, cache: cache, bound: boundSnapshot.withLockedValue { $0 })
+                            AdminConfigView.json(
+                                config, cache: cache, policy: policy.current,
+                                bound: boundSnapshot.withLockedValue { $0 })
                         }))
             }
         }

@@ -88,13 +88,27 @@ public enum Meshwork_V1_Policy: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Status" metadata.
+        public enum Status: Sendable {
+            /// Request type for "Status".
+            public typealias Input = Meshwork_V1_StatusRequest
+            /// Response type for "Status".
+            public typealias Output = Meshwork_V1_StatusResponse
+            /// Descriptor for "Status".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.Policy"),
+                method: "Status",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "meshwork.v1.Policy" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Apply.descriptor,
             Delete.descriptor,
             Get.descriptor,
             History.descriptor,
-            Rollback.descriptor
+            Rollback.descriptor,
+            Status.descriptor
         ]
     }
 }
@@ -212,6 +226,25 @@ extension Meshwork_V1_Policy {
             request: GRPCCore.StreamingServerRequest<Meshwork_V1_RollbackRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Status" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+        /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_StatusRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_StatusResponse` messages.
+        func status(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_StatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_StatusResponse>
     }
 
     /// Service protocol for the "meshwork.v1.Policy" service.
@@ -313,6 +346,25 @@ extension Meshwork_V1_Policy {
             request: GRPCCore.ServerRequest<Meshwork_V1_RollbackRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>
+
+        /// Handle the "Status" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+        /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_StatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Meshwork_V1_StatusResponse` message.
+        func status(
+            request: GRPCCore.ServerRequest<Meshwork_V1_StatusRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_StatusResponse>
     }
 
     /// Simple service protocol for the "meshwork.v1.Policy" service.
@@ -412,6 +464,25 @@ extension Meshwork_V1_Policy {
             request: Meshwork_V1_RollbackRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Meshwork_V1_ChangeResponse
+
+        /// Handle the "Status" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+        /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+        ///
+        /// - Parameters:
+        ///   - request: A `Meshwork_V1_StatusRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Meshwork_V1_StatusResponse` to respond with.
+        func status(
+            request: Meshwork_V1_StatusRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Meshwork_V1_StatusResponse
     }
 }
 
@@ -474,6 +545,17 @@ extension Meshwork_V1_Policy.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Meshwork_V1_Policy.Method.Status.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_StatusRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_StatusResponse>(),
+            handler: { request, context in
+                try await self.status(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -529,6 +611,17 @@ extension Meshwork_V1_Policy.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_ChangeResponse> {
         let response = try await self.rollback(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func status(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_StatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_StatusResponse> {
+        let response = try await self.status(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -597,6 +690,19 @@ extension Meshwork_V1_Policy.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse> {
         return GRPCCore.ServerResponse<Meshwork_V1_ChangeResponse>(
             message: try await self.rollback(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func status(
+        request: GRPCCore.ServerRequest<Meshwork_V1_StatusRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Meshwork_V1_StatusResponse> {
+        return GRPCCore.ServerResponse<Meshwork_V1_StatusResponse>(
+            message: try await self.status(
                 request: request.message,
                 context: context
             ),
@@ -729,6 +835,30 @@ extension Meshwork_V1_Policy {
             deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_ChangeResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_ChangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Status" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+        /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_StatusRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_StatusRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_StatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func status<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_StatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_StatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_StatusResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_StatusResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -919,6 +1049,41 @@ extension Meshwork_V1_Policy {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Status" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+        /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Meshwork_V1_StatusRequest` message.
+        ///   - serializer: A serializer for `Meshwork_V1_StatusRequest` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_StatusResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func status<Result>(
+            request: GRPCCore.ClientRequest<Meshwork_V1_StatusRequest>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_StatusRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_StatusResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_StatusResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Meshwork_V1_Policy.Method.Status.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1067,6 +1232,36 @@ extension Meshwork_V1_Policy.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_RollbackRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_ChangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Status" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+    /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Meshwork_V1_StatusRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func status<Result>(
+        request: GRPCCore.ClientRequest<Meshwork_V1_StatusRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_StatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.status(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_StatusRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_StatusResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1237,6 +1432,385 @@ extension Meshwork_V1_Policy.ClientProtocol {
             metadata: metadata
         )
         return try await self.rollback(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Status" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Which connected sidecars run a version, which lag and which rejected it (and why). With wait_seconds,
+    /// > answers once every connected sidecar has acknowledged or rejected the version, or at the deadline.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func status<Result>(
+        _ message: Meshwork_V1_StatusRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Meshwork_V1_StatusResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Meshwork_V1_StatusRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.status(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// MARK: - meshwork.v1.PolicyPush
+
+/// Namespace containing generated types for the "meshwork.v1.PolicyPush" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Meshwork_V1_PolicyPush: Sendable {
+    /// Service descriptor for the "meshwork.v1.PolicyPush" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.PolicyPush")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "Stream" metadata.
+        public enum Stream: Sendable {
+            /// Request type for "Stream".
+            public typealias Input = Meshwork_V1_PolicyAck
+            /// Response type for "Stream".
+            public typealias Output = Meshwork_V1_PolicySnapshot
+            /// Descriptor for "Stream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.PolicyPush"),
+                method: "Stream",
+                type: .bidirectionalStreaming
+            )
+        }
+        /// Descriptors for all methods in the "meshwork.v1.PolicyPush" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Stream.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "meshwork.v1.PolicyPush" service.
+    public static let meshwork_v1_PolicyPush = GRPCCore.ServiceDescriptor(fullyQualifiedService: "meshwork.v1.PolicyPush")
+}
+
+// MARK: meshwork.v1.PolicyPush (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush {
+    /// Streaming variant of the service protocol for the "meshwork.v1.PolicyPush" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sidecars (workload certificate): the policy each one needs, pushed as it changes.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "Stream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+        /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_PolicyAck` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_PolicySnapshot` messages.
+        func stream(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_PolicyAck>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_PolicySnapshot>
+    }
+
+    /// Service protocol for the "meshwork.v1.PolicyPush" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sidecars (workload certificate): the policy each one needs, pushed as it changes.
+    public protocol ServiceProtocol: Meshwork_V1_PolicyPush.StreamingServiceProtocol {
+        /// Handle the "Stream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+        /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Meshwork_V1_PolicyAck` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Meshwork_V1_PolicySnapshot` messages.
+        func stream(
+            request: GRPCCore.StreamingServerRequest<Meshwork_V1_PolicyAck>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_PolicySnapshot>
+    }
+
+    /// Simple service protocol for the "meshwork.v1.PolicyPush" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sidecars (workload certificate): the policy each one needs, pushed as it changes.
+    public protocol SimpleServiceProtocol: Meshwork_V1_PolicyPush.ServiceProtocol {
+        /// Handle the "Stream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+        /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Meshwork_V1_PolicyAck` messages.
+        ///   - response: A response stream of `Meshwork_V1_PolicySnapshot` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func stream(
+            request: GRPCCore.RPCAsyncSequence<Meshwork_V1_PolicyAck, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Meshwork_V1_PolicySnapshot>,
+            context: GRPCCore.ServerContext
+        ) async throws
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Meshwork_V1_PolicyPush.Method.Stream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_PolicyAck>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_PolicySnapshot>(),
+            handler: { request, context in
+                try await self.stream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush.ServiceProtocol {
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush.SimpleServiceProtocol {
+    public func stream(
+        request: GRPCCore.StreamingServerRequest<Meshwork_V1_PolicyAck>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Meshwork_V1_PolicySnapshot> {
+        return GRPCCore.StreamingServerResponse<Meshwork_V1_PolicySnapshot>(
+            metadata: [:],
+            producer: { writer in
+                try await self.stream(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+}
+
+// MARK: meshwork.v1.PolicyPush (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush {
+    /// Generated client protocol for the "meshwork.v1.PolicyPush" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sidecars (workload certificate): the policy each one needs, pushed as it changes.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "Stream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+        /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Meshwork_V1_PolicyAck` messages.
+        ///   - serializer: A serializer for `Meshwork_V1_PolicyAck` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_PolicySnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func stream<Result>(
+            request: GRPCCore.StreamingClientRequest<Meshwork_V1_PolicyAck>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_PolicyAck>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_PolicySnapshot>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Meshwork_V1_PolicySnapshot>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "meshwork.v1.PolicyPush" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sidecars (workload certificate): the policy each one needs, pushed as it changes.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "Stream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+        /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Meshwork_V1_PolicyAck` messages.
+        ///   - serializer: A serializer for `Meshwork_V1_PolicyAck` messages.
+        ///   - deserializer: A deserializer for `Meshwork_V1_PolicySnapshot` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func stream<Result>(
+            request: GRPCCore.StreamingClientRequest<Meshwork_V1_PolicyAck>,
+            serializer: some GRPCCore.MessageSerializer<Meshwork_V1_PolicyAck>,
+            deserializer: some GRPCCore.MessageDeserializer<Meshwork_V1_PolicySnapshot>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Meshwork_V1_PolicySnapshot>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Meshwork_V1_PolicyPush.Method.Stream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush.ClientProtocol {
+    /// Call the "Stream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+    /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Meshwork_V1_PolicyAck` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func stream<Result>(
+        request: GRPCCore.StreamingClientRequest<Meshwork_V1_PolicyAck>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Meshwork_V1_PolicySnapshot>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.stream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Meshwork_V1_PolicyAck>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Meshwork_V1_PolicySnapshot>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Meshwork_V1_PolicyPush.ClientProtocol {
+    /// Call the "Stream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The sidecar says hello (its service, the version it runs, the destinations it uses), then ACKs or NACKs
+    /// > every snapshot; the control plane sends the newest version only (a slow sidecar skips the ones between).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func stream<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Meshwork_V1_PolicyAck>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Meshwork_V1_PolicySnapshot>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Meshwork_V1_PolicyAck>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.stream(
             request: request,
             options: options,
             onResponse: handleResponse

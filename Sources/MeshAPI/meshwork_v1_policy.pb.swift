@@ -28,6 +28,70 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated struct Meshwork_V1_StatusRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 0 for the latest.
+  public var version: UInt64 = 0
+
+  /// 0 to answer at once; at most 300.
+  public var waitSeconds: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Meshwork_V1_SidecarState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "<service>@<advertised address>".
+  public var instance: String = String()
+
+  public var service: String = String()
+
+  /// The newest version it acknowledged (0 if none).
+  public var appliedVersion: UInt64 = 0
+
+  /// The newest version it rejected, and why.
+  public var rejectedVersion: UInt64 = 0
+
+  public var error: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Meshwork_V1_StatusResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: UInt64 = 0
+
+  /// Connected sidecars, and how many run `version` or newer.
+  public var connected: UInt32 = 0
+
+  public var applied: UInt32 = 0
+
+  /// Sidecars that run an older version and have not rejected this one.
+  public var lagging: [Meshwork_V1_SidecarState] = []
+
+  public var rejected: [Meshwork_V1_SidecarState] = []
+
+  /// True when every connected sidecar has acknowledged `version` (or a newer one).
+  public var converged: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Meshwork_V1_SourceFile: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -209,7 +273,6 @@ public nonisolated struct Meshwork_V1_RollbackRequest: Sendable {
   public init() {}
 }
 
-/// Push (sidecar side), used from the next step on.
 public nonisolated struct Meshwork_V1_PolicySnapshot: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -218,7 +281,8 @@ public nonisolated struct Meshwork_V1_PolicySnapshot: Sendable {
   /// Monotonically increasing version of the whole policy set.
   public var version: UInt64 = 0
 
-  /// Validated documents, as canonical JSON, for the receiving sidecar only.
+  /// Validated documents, as canonical JSON, for the receiving sidecar only: its own Service and
+  /// AuthorizationPolicy, and the Service and TrafficPolicy of each destination it uses.
   public var documentsJson: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -231,10 +295,18 @@ public nonisolated struct Meshwork_V1_PolicyAck: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The version applied (an ACK) or refused (a NACK); in the hello, the version the sidecar runs (0: none).
   public var version: UInt64 = 0
 
   /// Empty for an ACK; the reason for a NACK.
   public var error: String = String()
+
+  /// Hello only (and whenever they change): who is asking and what it calls.
+  public var hello: Bool = false
+
+  public var advertise: String = String()
+
+  public var destinations: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -244,6 +316,146 @@ public nonisolated struct Meshwork_V1_PolicyAck: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "meshwork.v1"
+
+nonisolated extension Meshwork_V1_StatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatusRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}wait_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.waitSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.version != 0 {
+      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 1)
+    }
+    if self.waitSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.waitSeconds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshwork_V1_StatusRequest, rhs: Meshwork_V1_StatusRequest) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.waitSeconds != rhs.waitSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshwork_V1_SidecarState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SidecarState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}instance\0\u{1}service\0\u{3}applied_version\0\u{3}rejected_version\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.instance) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.service) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.appliedVersion) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.rejectedVersion) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.instance.isEmpty {
+      try visitor.visitSingularStringField(value: self.instance, fieldNumber: 1)
+    }
+    if !self.service.isEmpty {
+      try visitor.visitSingularStringField(value: self.service, fieldNumber: 2)
+    }
+    if self.appliedVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.appliedVersion, fieldNumber: 3)
+    }
+    if self.rejectedVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rejectedVersion, fieldNumber: 4)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshwork_V1_SidecarState, rhs: Meshwork_V1_SidecarState) -> Bool {
+    if lhs.instance != rhs.instance {return false}
+    if lhs.service != rhs.service {return false}
+    if lhs.appliedVersion != rhs.appliedVersion {return false}
+    if lhs.rejectedVersion != rhs.rejectedVersion {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshwork_V1_StatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatusResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}connected\0\u{1}applied\0\u{1}lagging\0\u{1}rejected\0\u{1}converged\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.connected) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.applied) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.lagging) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.converged) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.version != 0 {
+      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 1)
+    }
+    if self.connected != 0 {
+      try visitor.visitSingularUInt32Field(value: self.connected, fieldNumber: 2)
+    }
+    if self.applied != 0 {
+      try visitor.visitSingularUInt32Field(value: self.applied, fieldNumber: 3)
+    }
+    if !self.lagging.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.lagging, fieldNumber: 4)
+    }
+    if !self.rejected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rejected, fieldNumber: 5)
+    }
+    if self.converged != false {
+      try visitor.visitSingularBoolField(value: self.converged, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshwork_V1_StatusResponse, rhs: Meshwork_V1_StatusResponse) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.connected != rhs.connected {return false}
+    if lhs.applied != rhs.applied {return false}
+    if lhs.lagging != rhs.lagging {return false}
+    if lhs.rejected != rhs.rejected {return false}
+    if lhs.converged != rhs.converged {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Meshwork_V1_SourceFile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SourceFile"
@@ -712,7 +924,7 @@ nonisolated extension Meshwork_V1_PolicySnapshot: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Meshwork_V1_PolicyAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PolicyAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}error\0\u{1}hello\0\u{1}advertise\0\u{1}destinations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -722,6 +934,9 @@ nonisolated extension Meshwork_V1_PolicyAck: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.hello) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.advertise) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.destinations) }()
       default: break
       }
     }
@@ -734,12 +949,24 @@ nonisolated extension Meshwork_V1_PolicyAck: SwiftProtobuf.Message, SwiftProtobu
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 2)
     }
+    if self.hello != false {
+      try visitor.visitSingularBoolField(value: self.hello, fieldNumber: 3)
+    }
+    if !self.advertise.isEmpty {
+      try visitor.visitSingularStringField(value: self.advertise, fieldNumber: 4)
+    }
+    if !self.destinations.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.destinations, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Meshwork_V1_PolicyAck, rhs: Meshwork_V1_PolicyAck) -> Bool {
     if lhs.version != rhs.version {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.hello != rhs.hello {return false}
+    if lhs.advertise != rhs.advertise {return false}
+    if lhs.destinations != rhs.destinations {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

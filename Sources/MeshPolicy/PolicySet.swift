@@ -113,6 +113,18 @@ public struct PolicySet: Sendable, Equatable {
         return issues
     }
 
+    /// What one sidecar needs: its own service's Service and AuthorizationPolicy (inbound), and the Service and
+    /// TrafficPolicy of each destination it calls (outbound). Sorted by kind and name.
+    public func slice(for service: String, destinations: Set<String>) -> [PolicyDocument] {
+        sorted.filter { document in
+            switch document.key.kind {
+            case .service: document.service == service || destinations.contains(document.service)
+            case .authorizationPolicy: document.service == service
+            case .trafficPolicy: destinations.contains(document.service)
+            }
+        }
+    }
+
     /// Canonical JSON of the whole set (documents sorted by kind and name): what a version stores.
     public func canonicalJSON() -> Data {
         var out = Data("[".utf8)

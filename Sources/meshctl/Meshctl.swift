@@ -13,7 +13,9 @@ struct Meshctl: AsyncParsableCommand {
         abstract: "Drive a Meshwork mesh.",
         discussion:
             "Exit codes: 0 ok, 1 invalid policy or the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
-        subcommands: [Validate.self, Apply.self, Get.self, Delete.self, History.self, Rollback.self, Token.self]
+        subcommands: [
+            Validate.self, Apply.self, Get.self, Delete.self, History.self, Rollback.self, Status.self, Token.self,
+        ]
     )
 }
 

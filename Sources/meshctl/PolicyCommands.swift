@@ -55,6 +55,15 @@ struct Apply: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var files: FileOptions
     @Flag(help: "Check against the current policy and show what would change; store nothing") var dryRun = false
+    @Flag(help: "Wait until every connected sidecar has applied the new version (exit 1 naming who did not)")
+    var wait = false
+    @Option(help: "How long --wait waits (max 300s)") var timeout: String = "30s"
+
+    func validate() throws {
+        guard let t = try? Duration(parsing: timeout), t > .zero, t <= .seconds(300) else {
+            throw ValidationError("--timeout \"\(timeout)\": must be a duration up to 300s")
+        }
+    }
 
     func run() async throws {
         var request = Meshwork_V1_ApplyRequest()
@@ -69,6 +78,63 @@ struct Apply: AsyncParsableCommand {
             try await Meshwork_V1_Policy.Client(wrapping: c).apply(request)
         }
         ChangeOutput.print(response, global.output, dryRun: dryRun)
+        if wait && !dryRun {
+            let converged = try await Status.show(
+                version: response.version, wait: try Duration(parsing: timeout), global: global)
+            if !converged { throw ExitCode(1) }
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Which sidecars run a policy version: applied by N of M, who lags, who rejected it and why.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "A version (default: the latest)") var version: UInt64 = 0
+    @Option(help: "Wait up to this long for every connected sidecar to settle (e.g. 30s; max 300s)")
+    var wait: String = "0s"
+
+    func run() async throws {
+        guard let w = try? Duration(parsing: wait), w <= .seconds(300) else {
+            throw ValidationError("--wait \"\(wait)\": must be a duration up to 300s")
+        }
+        if !(try await Self.show(version: version, wait: w, global: global)) { throw ExitCode(1) }
+    }
+
+    /// Prints the convergence of `version`; true when every connected sidecar applied it.
+    static func show(version: UInt64, wait: Duration, global: GlobalOptions) async throws -> Bool {
+        var request = Meshwork_V1_StatusRequest()
+        request.version = version
+        request.waitSeconds = UInt32(wait.components.seconds)
+        let r = try await adminCall(global) { [request] c in
+            try await Meshwork_V1_Policy.Client(wrapping: c).status(request)
+        }
+        func item(_ s: Meshwork_V1_SidecarState) -> [String: Any] {
+            [
+                "instance": s.instance, "service": s.service, "applied_version": s.appliedVersion,
+                "rejected_version": s.rejectedVersion, "error": s.error,
+            ]
+        }
+        switch global.output {
+        case .json, .yaml:
+            let object: [String: Any] = [
+                "version": r.version, "connected": r.connected, "applied": r.applied, "converged": r.converged,
+                "lagging": r.lagging.map(item), "rejected": r.rejected.map(item),
+            ]
+            if global.output == .json {
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(try Yams.dump(object: YAMLValues.from(json: object), sortKeys: true), terminator: "")
+            }
+        case .table:
+            print("version \(r.version): applied by \(r.applied) of \(r.connected) connected sidecars")
+            for s in r.rejected {
+                print("  rejected by \(s.instance) (runs \(s.appliedVersion)): \(s.error)")
+            }
+            for s in r.lagging { print("  lagging: \(s.instance) (runs \(s.appliedVersion))") }
+        }
+        return r.converged
     }
 }
 

@@ -77,4 +77,77 @@ import Testing
         try await store.close()
         try? FileManager.default.removeItem(atPath: dir)
     }
+
+    @Test func convergenceSaysWhoAppliedWhoLagsAndWhoRejected() async {
+        let tracker = ConvergenceTracker()
+        let a = await tracker.connected(instance: "orders@10.0.0.1:15006", service: "orders", running: 3)
+        let b = await tracker.connected(instance: "orders@10.0.0.2:15006", service: "orders", running: 3)
+        let c = await tracker.connected(instance: "billing@10.0.0.3:15006", service: "billing", running: 2)
+        await tracker.acknowledged(a, version: 4)
+        await tracker.rejected(b, version: 4, error: "declares protocol tcp")
+        var status = await tracker.status(of: 4)
+        #expect(status.connected == 3 && status.applied == 1 && !status.converged)
+        #expect(
+            status.rejected.map(\.instance) == ["orders@10.0.0.2:15006"]
+                && status.rejected[0].error == "declares protocol tcp")
+        #expect(status.lagging.map(\.instance) == ["billing@10.0.0.3:15006"])
+        // A later ACK clears the rejection; a disconnected sidecar no longer counts.
+        await tracker.acknowledged(b, version: 5)
+        await tracker.disconnected(c)
+        status = await tracker.status(of: 4)
+        #expect(status.converged && status.applied == 2 && status.connected == 2)
+        let settled = await tracker.waitUntilSettled(6, deadline: .now + .milliseconds(100))
+        #expect(settled.lagging.count == 2, "nobody has 6: the wait ends at the deadline")
+    }
+
+    @Test func eachSidecarGetsOnlyItsSlice() throws {
+        let yaml = try String(
+            contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("policies/examples/services.yaml").path,
+            encoding: .utf8)
+        let traffic =
+            "---\napiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: t}\nspec: {service: orders}\n---\napiVersion: meshwork.dev/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec: {service: orders}\n"
+        let set = try PolicyLoader.load(yaml: yaml + traffic, file: "x.yaml").flatMap { PolicySet().applying($0) }.get()
+            .0
+        #expect(
+            set.slice(for: "orders", destinations: []).map(\.key.description) == [
+                "Service/orders", "AuthorizationPolicy/a",
+            ])
+        #expect(
+            set.slice(for: "frontend", destinations: ["orders"]).map(\.key.description)
+                == ["Service/frontend", "Service/orders", "TrafficPolicy/t"])
+    }
+}
+
+@Suite struct AdmissionGateTests {
+    /// 300 arrivals at once against 20 immediate + 200/s: the first 20 go at once, the rest in arrival order at
+    /// about the rate, and every one gets in.
+    @Test func aStormIsLetInAtTheRateInArrivalOrder() async {
+        let gate = AdmissionGate(ratePerSecond: 200, burst: 20)
+        let order = OrderLog()
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<300 {
+                group.addTask {
+                    let place = await gate.admit()
+                    await order.append(i, place: place, at: ContinuousClock.now - start)
+                }
+                // Arrivals are in index order (each task enqueues before the next is created).
+                try? await Task.sleep(for: .microseconds(200))
+            }
+        }
+        let admitted = await order.entries
+        #expect(admitted.count == 300, "nobody starved")
+        let elapsed = admitted.map(\.at).max()!
+        #expect(elapsed >= .milliseconds(1200), "280 waited at 200/s: at least ~1.4 s, took \(elapsed)")
+        #expect(elapsed < .seconds(5), "and not much longer: \(elapsed)")
+        let byPlace = admitted.sorted { $0.place < $1.place }.map(\.index).filter { $0 >= 40 }
+        #expect(byPlace == byPlace.sorted(), "first come, first served")
+        #expect(await gate.delayed >= 250)
+    }
+}
+
+private actor OrderLog {
+    var entries: [(index: Int, place: Int, at: Duration)] = []
+    func append(_ i: Int, place: Int, at d: Duration) { entries.append((i, place, d)) }
 }

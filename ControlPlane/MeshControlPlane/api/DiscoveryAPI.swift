@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// Registration is allowed only for the caller's own certified service; watching is open to any workload.
 struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
     let registry: EndpointRegistry
+    /// Watches are what every sidecar reopens after an outage: they queue here in a storm.
+    let gate: AdmissionGate
     let trustDomain: TrustDomain
     let logger: Logger
 
@@ -58,6 +60,7 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         }
         // Streams end when the control plane drains, so SIGTERM is not held up by open watches;
         // sidecars keep their last snapshot and reconnect.
+        await gate.admit()
         let (id, updates) = await registry.watch(service)
         do {
             try await cancelWhenGracefulShutdown {

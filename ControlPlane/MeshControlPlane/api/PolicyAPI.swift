@@ -9,6 +9,7 @@ import MeshPolicy
 /// Validation runs here, on the files as the user wrote them, so every error points into them.
 struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
     let registry: PolicyRegistry
+    let tracker: ConvergenceTracker
     let trustDomain: TrustDomain
     let logger: Logger
 
@@ -109,6 +110,33 @@ struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
             info.summary = record.summary
             return info
         }
+        return response
+    }
+
+    func status(request: Meshwork_V1_StatusRequest, context: ServerContext) async throws -> Meshwork_V1_StatusResponse {
+        try CallerIdentity(context).requireAdmin(trustDomain)
+        guard request.waitSeconds <= 300 else {
+            throw RPCError(code: .invalidArgument, message: "wait must be at most 300 s (got \(request.waitSeconds))")
+        }
+        let version = request.version == 0 ? await registry.version : request.version
+        let status = await tracker.waitUntilSettled(
+            version, deadline: .now + .seconds(Int64(request.waitSeconds)))
+        func state(_ s: ConvergenceTracker.Sidecar) -> Meshwork_V1_SidecarState {
+            var out = Meshwork_V1_SidecarState()
+            out.instance = s.instance
+            out.service = s.service
+            out.appliedVersion = s.applied
+            out.rejectedVersion = s.rejected
+            out.error = s.error
+            return out
+        }
+        var response = Meshwork_V1_StatusResponse()
+        response.version = version
+        response.connected = UInt32(status.connected)
+        response.applied = UInt32(status.applied)
+        response.lagging = status.lagging.map(state)
+        response.rejected = status.rejected.map(state)
+        response.converged = status.converged
         return response
     }
 

@@ -10,8 +10,12 @@ public struct ControlPlaneConfiguration: Sendable {
     public var logLevel: String
     /// How long a sidecar's registration lasts without renewal (it renews at a third of this).
     public var leaseTTL: Duration = .seconds(15)
+    /// New sidecar streams (policy push, discovery watches) admitted per second once the burst is used up.
+    public var admissionRate = 500
 
-    public static let flags: Set<String> = ["data-dir", "listen", "trust-domain", "cert-ttl", "lease-ttl", "log-level"]
+    public static let flags: Set<String> = [
+        "data-dir", "listen", "trust-domain", "cert-ttl", "lease-ttl", "admission-rate", "log-level",
+    ]
 
     public init(
         dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
@@ -60,6 +64,17 @@ public struct ControlPlaneConfiguration: Sendable {
             })
         {
             leaseTTL = lease
+        }
+        if let rate = try flags.optional(
+            "admission-rate",
+            { v throws(MeshError) in
+                guard let n = Int(v), (1...100_000).contains(n) else {
+                    throw MeshError(.invalidConfiguration, "must be 1...100000 (new streams per second)")
+                }
+                return n
+            })
+        {
+            admissionRate = rate
         }
         logLevel = try flags.logLevel()
     }

@@ -21,6 +21,26 @@ actor PolicyRegistry {
         let created: Bool
     }
 
+    private var watchers: [Int: AsyncStream<(UInt64, PolicySet)>.Continuation] = [:]
+    private var nextWatcher = 0
+
+    /// The current version at once, then each new one; a slow reader gets only the newest.
+    func watch() -> (id: Int, versions: AsyncStream<(UInt64, PolicySet)>) {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: (UInt64, PolicySet).self, bufferingPolicy: .bufferingNewest(1))
+        let id = nextWatcher
+        nextWatcher += 1
+        watchers[id] = continuation
+        continuation.yield((version, set))
+        return (id, stream)
+    }
+
+    func unwatch(_ id: Int) { watchers.removeValue(forKey: id)?.finish() }
+
+    private func publish() {
+        for continuation in watchers.values { continuation.yield((version, set)) }
+    }
+
     private var changing = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
@@ -114,6 +134,7 @@ actor PolicyRegistry {
                 if record.version > version {
                     version = record.version
                     set = next
+                    publish()
                 }
                 logger.notice(
                     "policy version stored",
@@ -124,6 +145,7 @@ actor PolicyRegistry {
             if let latest = try await store.latest(), latest.version > version {
                 version = latest.version
                 set = try PolicySet(canonicalJSON: latest.documents)
+                publish()
             }
         }
         throw MeshError(.unavailable, "policy changes are contending too much; try again")

@@ -2,9 +2,11 @@ import MeshCore
 import MeshTelemetry
 
 /// `/config`: what this sidecar is running with — its service, mode, trust domain, bound listeners, and
-/// the endpoint sets it holds with their discovery revisions — as JSON.
+/// the endpoint sets it holds with their discovery revisions, the policy version it runs — as JSON.
 enum AdminConfigView {
-    static func json(_ config: SidecarConfiguration, cache: EndpointCache, bound: [String: String]) -> String {
+    static func json(
+        _ config: SidecarConfiguration, cache: EndpointCache, policy: SidecarPolicy.Current, bound: [String: String]
+    ) -> String {
         let q = JSONLogHandler.quote
         let mode: String
         switch config.mode {
@@ -19,9 +21,11 @@ enum AdminConfigView {
             return
                 "\(q(snapshot.service.value)):{\"known\":\(snapshot.known),\"revision\":\(snapshot.revision),\"endpoints\":[\(endpoints)]}"
         }.joined(separator: ",")
+        let policyDocuments = policy.documents.map { q("\($0.key)") }.joined(separator: ",")
         return """
             {"service":\(q(config.service.value)),"trust_domain":\(q(config.trustDomain.name)),"mode":\(mode),\
             "app":\(q("\(config.app)")),"listeners":{\(listeners)},"destinations":{\(destinations)},\
+            "policy":{"version":\(policy.version),"documents":[\(policyDocuments)]},\
             "log_level":\(q(MeshLogging.level.rawValue))}
 
             """

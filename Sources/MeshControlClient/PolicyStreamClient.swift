@@ -1,0 +1,75 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import MeshAPI
+import MeshCore
+import MeshIdentity
+
+/// One policy snapshot as pushed: a version and its documents as canonical JSON.
+public struct PushedPolicy: Sendable {
+    public let version: UInt64
+    public let documents: [Data]
+
+    public init(version: UInt64, documents: [Data]) {
+        self.version = version
+        self.documents = documents
+    }
+}
+
+/// The sidecar's end of the policy push stream, with its workload certificate.
+public enum PolicyStreamClient {
+    /// Opens the stream, says hello (the version it runs, where it is, what it calls), and hands every snapshot
+    /// to `onPolicy`, which returns nil to ACK or the reason to NACK. `destinations` is polled every second and
+    /// sent again when it changes. Returns when the stream ends; throws `ControlPlaneError` on failure.
+    public static func run(
+        control: HostPort, identity: WorkloadIdentity, running: UInt64, advertise: HostPort,
+        destinations: @Sendable @escaping () -> Set<String>,
+        onPolicy: @Sendable @escaping (PushedPolicy) async -> String?
+    ) async throws {
+        let (outgoing, sink) = AsyncStream.makeStream(of: Meshwork_V1_PolicyAck.self)
+        var hello = Meshwork_V1_PolicyAck()
+        hello.hello = true
+        hello.version = running
+        hello.advertise = "\(advertise)"
+        let initial = destinations()
+        hello.destinations = initial.sorted()
+        sink.yield(hello)
+        let request = StreamingClientRequest<Meshwork_V1_PolicyAck> { writer in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var known = initial
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(1))
+                        let now = destinations()
+                        guard now != known else { continue }
+                        known = now
+                        var update = Meshwork_V1_PolicyAck()
+                        update.hello = true
+                        update.advertise = "\(advertise)"
+                        update.destinations = now.sorted()
+                        sink.yield(update)
+                    }
+                }
+                for await message in outgoing { try await writer.write(message) }
+                group.cancelAll()
+            }
+        }
+        do {
+            try await DiscoveryClient.client(control, identity).withClient { c in
+                try await Meshwork_V1_PolicyPush.Client(wrapping: c).stream(request: request) { response in
+                    defer { sink.finish() }
+                    for try await snapshot in response.messages {
+                        let error = await onPolicy(
+                            PushedPolicy(version: snapshot.version, documents: snapshot.documentsJson))
+                        var ack = Meshwork_V1_PolicyAck()
+                        ack.version = snapshot.version
+                        ack.error = error ?? ""
+                        sink.yield(ack)
+                    }
+                }
+            }
+        } catch let error as RPCError {
+            throw ControlPlaneError(error)
+        }
+    }
+}
