@@ -104,6 +104,27 @@ for t in direct meshwork envoy; do
 done
 for t in meshwork envoy; do emit "{\"kind\":\"peak\",\"target\":\"$t\",\"hwm_kib\":$(hwm ${PROCS[$t]})}"; done
 
+echo "== control plane at scale (mesh-loadgen: simulated sidecars with real certificates and policy streams)"
+# The data-plane processes are done; stop them so the control plane has the machine.
+for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
+SHIP=$ROOT/.build/ship/release
+for n in ${BENCH_SIDECARS:-100 1000}; do
+  CP="$RUN/cp-$n"; mkdir -p "$CP"
+  "$SHIP/mesh-control" serve --data-dir "$CP/data" --listen 127.0.0.1:0 --log-level warning --admission-rate 2000 \
+    >"$CP/control.log" 2>&1 & CP_PID=$!; PIDS+=($CP_PID)
+  for _ in $(seq 1 100); do [ -f "$CP/data/admin/meshctl.yaml" ] && break; sleep 0.1; done
+  export MESHCTL_CONFIG="$CP/data/admin/meshctl.yaml"
+  CONTROL=$(awk '/^server:/{print $2}' "$MESHCTL_CONFIG")
+  for _ in $(seq 1 $(( (n + 999) / 1000 ))); do "$SHIP/meshctl" token create --service load --uses 1000 --ttl 1h; done >"$CP/tokens"
+  cpu_before=$(cpu $CP_PID)
+  "$SHIP/mesh-loadgen" --control "$CONTROL" --token-file "$CP/tokens" --sidecars "$n" --meshctl "$SHIP/meshctl" \
+    --policy-file bench/loadgen-policy.yaml.in --rounds 5 >"$CP/loadgen.out" 2>"$CP/loadgen.err" || cat "$CP/loadgen.err" >&2
+  cpu_after=$(cpu $CP_PID)
+  while read -r line; do emit "$line"; done <"$CP/loadgen.out"
+  emit "{\"kind\":\"control\",\"sidecars\":$n,\"cpu_s\":$(echo "scale=2; ($cpu_after - $cpu_before) / $(getconf CLK_TCK)" | bc),\"rss_kib\":$(rss $CP_PID),\"hwm_kib\":$(hwm $CP_PID)}"
+  kill $CP_PID; wait $CP_PID 2>/dev/null || true
+done
+
 python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$("$ENVOY" --version | grep -o 'version: [^ ]*' | head -1)" >BENCHMARKS.md
 echo "== wrote BENCHMARKS.md"
 sed -n '/^## Targets/,$p' BENCHMARKS.md
