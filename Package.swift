@@ -124,7 +124,8 @@ let package = Package(
         .executableTarget(name: "mesh-control", dependencies: ["MeshControlPlane"], path: "ControlPlane/mesh-control"),
         // `make bench`: N simulated sidecars (real certificates, real policy streams) against one control plane.
         .executableTarget(
-            name: "mesh-loadgen", dependencies: ["MeshControlClient", "MeshIdentity", "MeshCore"], path: "bench/loadgen"),
+            name: "mesh-loadgen", dependencies: ["MeshControlClient", "MeshIdentity", "MeshCore"], path: "bench/loadgen"
+        ),
         // Test PKI: CAs and leaves generated in the test, so no committed certificate can expire.
         .target(
             name: "MeshTestSupport",
