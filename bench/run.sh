@@ -121,7 +121,7 @@ for n in ${BENCH_SIDECARS:-100 1000}; do
     --policy-file bench/loadgen-policy.yaml.in --rounds 5 >"$CP/loadgen.out" 2>"$CP/loadgen.err" || cat "$CP/loadgen.err" >&2
   cpu_after=$(cpu $CP_PID)
   while read -r line; do emit "$line"; done <"$CP/loadgen.out"
-  emit "{\"kind\":\"control\",\"sidecars\":$n,\"cpu_s\":$(echo "scale=2; ($cpu_after - $cpu_before) / $(getconf CLK_TCK)" | bc),\"rss_kib\":$(rss $CP_PID),\"hwm_kib\":$(hwm $CP_PID)}"
+  emit "{\"kind\":\"control\",\"sidecars\":$n,\"cpu_s\":$(awk -v t=$((cpu_after - cpu_before)) -v h=$(getconf CLK_TCK) 'BEGIN{printf "%.2f", t / h}'),\"rss_kib\":$(rss $CP_PID),\"hwm_kib\":$(hwm $CP_PID)}"
   kill $CP_PID; wait $CP_PID 2>/dev/null || true
 done
 

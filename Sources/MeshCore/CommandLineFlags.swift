@@ -100,6 +100,17 @@ public struct CommandLineFlags: Sendable {
         guard let value = string(name) else { return nil }
         return try parse(name, value, convert)
     }
+
+    /// A duration flag within `range`; `allowed` says the range as users write it (e.g. "2s...10m").
+    public func optionalDuration(_ name: String, in range: ClosedRange<Duration>, _ allowed: String) throws(MeshError)
+        -> Duration?
+    {
+        try optional(name) { v throws(MeshError) in
+            let d = try Duration(parsing: v)
+            guard range.contains(d) else { throw MeshError(.invalidDuration, "must be \(allowed)") }
+            return d
+        }
+    }
 }
 
 extension String {

@@ -41,28 +41,10 @@ public struct ControlPlaneConfiguration: Sendable {
         if let td = try flags.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) {
             trustDomain = td
         }
-        if let ttl = try flags.optional(
-            "cert-ttl",
-            { v throws(MeshError) in
-                let d = try Duration(parsing: v)
-                guard d >= .seconds(10), d <= .seconds(30 * 86400) else {
-                    throw MeshError(.invalidDuration, "must be 10s...720h")
-                }
-                return d
-            })
-        {
+        if let ttl = try flags.optionalDuration("cert-ttl", in: .seconds(10) ... .seconds(30 * 86400), "10s...720h") {
             certificateLifetime = ttl
         }
-        if let lease = try flags.optional(
-            "lease-ttl",
-            { v throws(MeshError) in
-                let d = try Duration(parsing: v)
-                guard d >= .seconds(2), d <= .seconds(600) else {
-                    throw MeshError(.invalidDuration, "must be 2s...10m")
-                }
-                return d
-            })
-        {
+        if let lease = try flags.optionalDuration("lease-ttl", in: .seconds(2) ... .seconds(600), "2s...10m") {
             leaseTTL = lease
         }
         if let rate = try flags.optional(

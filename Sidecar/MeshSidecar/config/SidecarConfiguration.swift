@@ -76,14 +76,7 @@ public struct SidecarConfiguration: Sendable {
             healthCheck = check
         }
         logLevel = try f.logLevel()
-        if let drain = try f.optional(
-            "drain-timeout",
-            { v throws(MeshError) in
-                let d = try Duration(parsing: v)
-                guard d <= .seconds(3600) else { throw MeshError(.invalidDuration, "must be 0s...1h") }
-                return d
-            })
-        {
+        if let drain = try f.optionalDuration("drain-timeout", in: .zero ... .seconds(3600), "0s...1h") {
             drainTimeout = drain
         }
         for spec in f.strings("upstream") {
