@@ -97,6 +97,25 @@ import X509
         #expect(try await !tokens.revoke(id: "0000000000000000", now: now))
     }
 
+    /// Concurrent enrolments share disk writes (group commit) but none is answered before its use is on disk,
+    /// and none is lost or double-spent.
+    @Test func concurrentRedemptionsAreAllDurableAndNoneOverspends() async throws {
+        let path = NSTemporaryDirectory() + "tokens-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (tokens, pin) = try registry(path)
+        let orders = try ServiceName("orders")
+        let (token, _) = try await tokens.create(service: orders, ttl: .seconds(60), maxUses: 150, now: now)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<200 {
+                group.addTask { (try? await tokens.redeem(token.text, for: orders, now: self.now)) != nil }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 150, "exactly the 150 uses were granted")
+        let reloaded = try TokenRegistry(path: path, caPin: pin)
+        #expect(await reloaded.list().first?.uses == 150, "and all 150 are on disk")
+    }
+
     @Test func tokensSurviveARestartAndTheFileHoldsNoSecret() async throws {
         let path = NSTemporaryDirectory() + "tokens-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: path) }

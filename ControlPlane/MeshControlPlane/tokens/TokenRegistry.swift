@@ -28,7 +28,7 @@ actor TokenRegistry {
     }
 
     /// Mints a token. `ttl` and `maxUses` are validated by the caller (AdminAPI).
-    func create(service: ServiceName, ttl: Duration, maxUses: UInt32, now: Date) throws(MeshError) -> (
+    func create(service: ServiceName, ttl: Duration, maxUses: UInt32, now: Date) async throws -> (
         JoinToken, TokenRecord
     ) {
         let token = JoinToken.generate(caPin: caPin)
@@ -39,24 +39,26 @@ actor TokenRegistry {
             expiresUnix: Int64(now.timeIntervalSince1970) + ttl.wholeSeconds,
             maxUses: maxUses, uses: 0, revokedUnix: nil)
         records[token.id] = record
-        try persist()
+        changes += 1
+        try await persisted(through: changes)
         return (token, record)
     }
 
     /// Revokes by id; false if no such token.
-    func revoke(id: String, now: Date) throws(MeshError) -> Bool {
+    func revoke(id: String, now: Date) async throws -> Bool {
         guard var record = records[id] else { return false }
         if record.revokedUnix == nil { record.revokedUnix = Int64(now.timeIntervalSince1970) }
         records[id] = record
-        try persist()
+        changes += 1
+        try await persisted(through: changes)
         return true
     }
 
     func list() -> [TokenRecord] { records.values.sorted { $0.createdUnix < $1.createdUnix } }
 
-    /// The token checks of the enrolment checklist, then one use is recorded — all in one actor turn,
-    /// so two concurrent enrolments cannot both spend the last use.
-    func redeem(_ raw: String, for service: ServiceName, now: Date) throws(EnrolmentRefusal) -> TokenRecord {
+    /// The token checks of the enrolment checklist, then one use is counted — in one actor turn, so two
+    /// concurrent enrolments cannot both spend the last use — and written to disk before this returns.
+    func redeem(_ raw: String, for service: ServiceName, now: Date) async throws(EnrolmentRefusal) -> TokenRecord {
         let token: JoinToken
         do { token = try JoinToken(parsing: raw) } catch {
             throw EnrolmentRefusal(.malformedToken, error.message)
@@ -94,21 +96,50 @@ actor TokenRegistry {
         }
         record.uses += 1
         records[token.id] = record
-        do { try persist() } catch {
+        changes += 1
+        let change = changes
+        do { try await persisted(through: change) } catch {
             // The use could not be recorded durably: refuse rather than issue a certificate we might forget.
             records[token.id]?.uses -= 1
-            throw EnrolmentRefusal(.notAuthenticated, "control plane could not record the token use: \(error.message)")
+            throw EnrolmentRefusal(.notAuthenticated, "control plane could not record the token use: \(error)")
         }
         return record
     }
 
-    private func persist() throws(MeshError) {
-        guard let path else { return }
-        let data: Data
-        do { data = try JSONEncoder().encode(list()) } catch {
-            throw MeshError(.fileSystem, "cannot encode tokens: \(error)")
+    /// Counts in-memory changes, and how many of them are on disk.
+    private var changes = 0
+    private var persistedChanges = 0
+    /// The write in flight and the changes it covers.
+    private var writing: (task: Task<Void, any Error>, covers: Int)?
+
+    /// Returns once change number `change` is on disk. Group commit: while one write (with its fsyncs) is in
+    /// flight, every redemption that arrives waits for it and then for one more write that covers them all, so a
+    /// burst of enrolments costs a few writes, not one each — and none is answered before its use is durable.
+    private func persisted(through change: Int) async throws {
+        while persistedChanges < change {
+            guard let path else {
+                persistedChanges = changes
+                return
+            }
+            let current: (task: Task<Void, any Error>, covers: Int)
+            if let writing {
+                current = writing
+            } else {
+                let data: Data
+                do { data = try JSONEncoder().encode(list()) } catch {
+                    throw MeshError(.fileSystem, "cannot encode tokens: \(error)")
+                }
+                current = (Task.detached { try SecureFiles.write(Array(data), to: path, mode: 0o600) }, changes)
+                writing = current
+            }
+            let result = await current.task.result
+            // Whoever resumes first retires the write; the others find it retired.
+            if writing?.task == current.task { writing = nil }
+            switch result {
+            case .success: persistedChanges = max(persistedChanges, current.covers)
+            case .failure(let error): if current.covers >= change { throw error }
+            }
         }
-        try SecureFiles.write(Array(data), to: path, mode: 0o600)
     }
 
     static func format(_ unix: Int64) -> String {
