@@ -27,13 +27,17 @@ public enum PolicyStreamClient {
         onPolicy: @Sendable @escaping (PushedPolicy) async -> String?
     ) async throws {
         let (outgoing, sink) = AsyncStream.makeStream(of: Meshwork_V1_PolicyAck.self)
-        var hello = Meshwork_V1_PolicyAck()
-        hello.hello = true
-        hello.version = running
-        hello.advertise = "\(advertise)"
+        /// The hello, sent first and again whenever the destinations change.
+        @Sendable func hello(_ destinations: Set<String>) -> Meshwork_V1_PolicyAck {
+            var hello = Meshwork_V1_PolicyAck()
+            hello.hello = true
+            hello.version = running
+            hello.advertise = "\(advertise)"
+            hello.destinations = destinations.sorted()
+            return hello
+        }
         let initial = destinations()
-        hello.destinations = initial.sorted()
-        sink.yield(hello)
+        sink.yield(hello(initial))
         let request = StreamingClientRequest<Meshwork_V1_PolicyAck> { writer in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -43,11 +47,7 @@ public enum PolicyStreamClient {
                         let now = destinations()
                         guard now != known else { continue }
                         known = now
-                        var update = Meshwork_V1_PolicyAck()
-                        update.hello = true
-                        update.advertise = "\(advertise)"
-                        update.destinations = now.sorted()
-                        sink.yield(update)
+                        sink.yield(hello(now))
                     }
                 }
                 for await message in outgoing { try await writer.write(message) }

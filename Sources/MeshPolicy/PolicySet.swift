@@ -45,6 +45,18 @@ public struct PolicySet: Sendable, Equatable {
         return .success((next, changes))
     }
 
+    /// What becomes of each document when this set is replaced by `other` (a rollback).
+    public func changes(to other: PolicySet) -> [(PolicyKey, Change)] {
+        Set(documents.keys).union(other.documents.keys).sorted().map { key in
+            switch (documents[key], other.documents[key]) {
+            case (nil, _): (key, .created)
+            case (_, nil): (key, .deleted)
+            case (let a, let b) where a == b: (key, .unchanged)
+            default: (key, .configured)
+            }
+        }
+    }
+
     /// The set without `keys`, unless something left would then name a service that no longer exists.
     public func deleting(_ keys: [PolicyKey]) -> Result<PolicySet, PolicyErrors> {
         var next = self

@@ -3,7 +3,6 @@ import Foundation
 import MeshAPI
 import MeshCore
 import MeshPolicy
-import Yams
 
 /// `-f FILE|DIR`, repeatable, shared by validate and apply.
 struct FileOptions: ParsableArguments {
@@ -77,7 +76,7 @@ struct Apply: AsyncParsableCommand {
         let response = try await adminCall(global) { [request] c in
             try await Meshwork_V1_Policy.Client(wrapping: c).apply(request)
         }
-        ChangeOutput.print(response, global.output, dryRun: dryRun)
+        try ChangeOutput.print(response, global.output, dryRun: dryRun)
         if wait && !dryRun {
             let converged = try await Status.show(
                 version: response.version, wait: try Duration(parsing: timeout), global: global)
@@ -121,12 +120,7 @@ struct Status: AsyncParsableCommand {
                 "version": r.version, "connected": r.connected, "applied": r.applied, "converged": r.converged,
                 "lagging": r.lagging.map(item), "rejected": r.rejected.map(item),
             ]
-            if global.output == .json {
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(try Yams.dump(object: YAMLValues.from(json: object), sortKeys: true), terminator: "")
-            }
+            try StructuredOutput.print(object, as: global.output, pretty: false)
         case .table:
             print("version \(r.version): applied by \(r.applied) of \(r.connected) connected sidecars")
             for s in r.rejected {
@@ -157,7 +151,7 @@ struct Delete: AsyncParsableCommand {
         let response = try await adminCall(global) { [request] c in
             try await Meshwork_V1_Policy.Client(wrapping: c).delete(request)
         }
-        ChangeOutput.print(response, global.output, dryRun: false)
+        try ChangeOutput.print(response, global.output, dryRun: false)
     }
 }
 
@@ -188,15 +182,12 @@ struct Get: AsyncParsableCommand {
         let documents = try response.documentsJson.map { try JSONSerialization.jsonObject(with: $0) }
         switch global.output {
         case .json:
-            let object: [String: Any] = ["version": response.version, "items": documents]
-            let data = try JSONSerialization.data(
-                withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            try StructuredOutput.print(["version": response.version, "items": documents], as: .json, pretty: true)
         case .yaml:
             print("# version \(response.version)")
             for document in documents {
-                print(
-                    "---\n" + (try Yams.dump(object: YAMLValues.from(json: document), sortKeys: true)), terminator: "")
+                print("---")
+                try StructuredOutput.print(document, as: .yaml, pretty: true)
             }
         case .table:
             var rows = [["KIND", "NAME", "SERVICE"]]
@@ -232,13 +223,7 @@ struct History: AsyncParsableCommand {
                     "author": $0.author, "operation": $0.operation, "summary": $0.summary,
                 ]
             }
-            if global.output == .json {
-                let data = try JSONSerialization.data(
-                    withJSONObject: items, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(try Yams.dump(object: items, sortKeys: true), terminator: "")
-            }
+            try StructuredOutput.print(items, as: global.output, pretty: true)
         case .table:
             var rows = [["VERSION", "CREATED", "AUTHOR", "OPERATION", "CHANGES"]]
             for v in response.versions {
@@ -265,24 +250,20 @@ struct Rollback: AsyncParsableCommand {
         let response = try await adminCall(global) { [request] c in
             try await Meshwork_V1_Policy.Client(wrapping: c).rollback(request)
         }
-        ChangeOutput.print(response, global.output, dryRun: false)
+        try ChangeOutput.print(response, global.output, dryRun: false)
     }
 }
 
 /// What an apply, delete or rollback did, kubectl style: `TrafficPolicy/orders configured`.
 enum ChangeOutput {
-    static func print(_ response: Meshwork_V1_ChangeResponse, _ format: OutputFormat, dryRun: Bool) {
+    static func print(_ response: Meshwork_V1_ChangeResponse, _ format: OutputFormat, dryRun: Bool) throws {
         switch format {
         case .json, .yaml:
             let object: [String: Any] = [
                 "version": response.version, "created": response.created, "dry_run": dryRun,
                 "changes": response.changes.map { ["kind": $0.kind, "name": $0.name, "action": $0.action] },
             ]
-            if format == .json, let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                Swift.print(String(decoding: data, as: UTF8.self))
-            } else if let text = try? Yams.dump(object: object, sortKeys: true) {
-                Swift.print(text, terminator: "")
-            }
+            try StructuredOutput.print(object, as: format, pretty: false)
         case .table:
             for change in response.changes {
                 Swift.print("\(change.kind)/\(change.name) \(change.action)\(dryRun ? " (dry run)" : "")")
@@ -308,21 +289,6 @@ enum Table {
                 i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
             Swift.print(line)
-        }
-    }
-}
-
-/// JSON values as Yams should print them: Foundation hands JSON numbers over as floating point, which Yams
-/// would print as `9e+1`; whole numbers become integers again.
-enum YAMLValues {
-    static func from(json value: Any) -> Any {
-        switch value {
-        case let dictionary as [String: Any]: dictionary.mapValues(from(json:))
-        case let array as [Any]: array.map(from(json:))
-        case let string as String: string
-        case let number as NSNumber:
-            if let whole = Int(exactly: number.doubleValue) { whole } else { number.doubleValue }
-        default: value
         }
     }
 }

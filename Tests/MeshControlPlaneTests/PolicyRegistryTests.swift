@@ -140,7 +140,9 @@ import Testing
         #expect(admitted.count == 300, "nobody starved")
         let elapsed = admitted.map(\.at).max()!
         #expect(elapsed >= .milliseconds(1200), "280 waited at 200/s: at least ~1.4 s, took \(elapsed)")
-        #expect(elapsed < .seconds(5), "and not much longer: \(elapsed)")
+        // Loose on purpose: on shared cores (or beside other tests) scheduling alone can take seconds; this only
+        // catches a gate that stalls, not one that is a little slow.
+        #expect(elapsed < .seconds(30), "and it does not stall: \(elapsed)")
         let byPlace = admitted.sorted { $0.place < $1.place }.map(\.index).filter { $0 >= 40 }
         #expect(byPlace == byPlace.sorted(), "first come, first served")
         #expect(await gate.delayed >= 250)

@@ -62,10 +62,12 @@ actor ConvergenceTracker {
     /// The status once no connected sidecar is still working on `version` (all applied or rejected it), or at
     /// `deadline`, whichever comes first.
     func waitUntilSettled(_ version: UInt64, deadline: ContinuousClock.Instant) async -> Status {
-        while true {
-            let status = status(of: version)
-            if status.lagging.isEmpty || ContinuousClock.now >= deadline { return status }
+        // A cheap scan while waiting; the sorted status only once, at the end.
+        while sidecars.values.contains(where: { $0.applied < version && $0.rejected < version }),
+            ContinuousClock.now < deadline
+        {
             try? await Task.sleep(for: .milliseconds(50))
         }
+        return status(of: version)
     }
 }

@@ -88,16 +88,7 @@ actor PolicyRegistry {
         }
         let old = try PolicySet(canonicalJSON: record.documents)
         return try await change(author: author, operation: "rollback to \(target)", dryRun: false) { current in
-            let keys = Set(current.documents.keys).union(old.documents.keys).sorted()
-            let changes: [(PolicyKey, PolicySet.Change)] = keys.map { key in
-                switch (current.documents[key], old.documents[key]) {
-                case (nil, _): (key, .created)
-                case (_, nil): (key, .deleted)
-                case (let a, let b) where a == b: (key, .unchanged)
-                default: (key, .configured)
-                }
-            }
-            return (old, changes)
+            (old, current.changes(to: old))
         }
     }
 

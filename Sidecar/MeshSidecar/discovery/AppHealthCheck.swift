@@ -51,7 +51,7 @@ public enum AppHealthCheck: Sendable, Equatable, CustomStringConvertible {
 
     private func probe(_ app: HostPort, group: any EventLoopGroup, timeout: Duration) async throws -> String? {
         let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(timeout.components.seconds * 1000))
+            .connectTimeout(TimeAmount(timeout))
             .connect(host: app.host, port: app.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
