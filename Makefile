@@ -1,7 +1,7 @@
 # Meshwork: the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 # System packages the build, demo and tests need (Debian names). Installed only if missing.
-APT_PACKAGES := curl openssl python3 python3-grpcio python3-websockets python3-jsonschema python3-yaml nghttp2-client redis-server redis-tools
+APT_PACKAGES := curl iproute2 openssl python3 python3-grpcio python3-websockets python3-jsonschema python3-yaml nghttp2-client redis-server redis-tools
 
 .PHONY: deps build release demo test bench lint protos clean
 

@@ -175,6 +175,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "IntegrationTests", dependencies: ["MeshCore"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "MeshCore", "MeshIdentity", "MeshAPI", "MeshControlClient",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+            ]),
     ]
 )

@@ -116,14 +116,17 @@ if sizes:
     w("## Control plane at scale (mesh-loadgen)")
     w("")
     w("Simulated sidecars with real P-256 keys, CSRs and certificates (each enrolment a fresh mTLS Certify, 64 at")
-    w("a time) and one real policy stream each; 5 policy changes applied with `meshctl apply`, each reaching every")
+    w("a time), one connection each carrying a real policy stream (as a sidecar's session does), then one renewal")
+    w("each over that connection (64 at a time); 5 policy changes applied with `meshctl apply`, each reaching every")
     w("sidecar (all of them call `orders`). Release build, one `mesh-control`, on the same 2 shared cores as the")
-    w("load generator. Before timing, `--admission-rate 2000` lets the initial storm in at 2000 streams/s.")
+    w("load generator, so both rates are bounded by the two processes' CPU together (ms of CPU per certificate")
+    w("shown for each). Before timing, `--admission-rate 2000` lets the initial storm in at 2000 streams/s.")
     w("")
-    w("| sidecars | certs issued / s | all streams connected (storm) | change → all ACKed, p99 over 5 changes | per-sidecar p50 / p99 (last change) | control-plane view (`status --wait`) | control-plane CPU s | RSS MiB (peak) |")
-    w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("| sidecars | enrolments / s (CPU ms each: control / loadgen) | renewals / s (CPU ms each) | all streams connected (storm) | change → all ACKed, p99 over 5 changes | per-sidecar p50 / p99 (last change) | control-plane view (`status --wait`) | control-plane CPU s | RSS MiB (peak) |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         issue = (pick("issuance", sidecars=n) or [{}])[0]
+        renew = (pick("renewal", sidecars=n) or [{}])[0]
         conn = (pick("connect", sidecars=n) or [{}])[0]
         summary = (pick("push-summary", sidecars=n) or [{}])[0]
         pushes = pick("push", sidecars=n)
@@ -131,7 +134,10 @@ if sizes:
         ctl = pick("control", sidecars=n)[0]
         def f(v, fmt):
             return fmt.format(v) if isinstance(v, (int, float)) else "—"
-        w(f"| {n} | {f(issue.get('per_second'), '{:.0f}')} | {f(conn.get('all_ms'), '{:.0f} ms')} | "
+        def rate(r):
+            return (f"{f(r.get('per_second'), '{:.0f}')} ({f(r.get('control_cpu_ms_each'), '{:.2f}')} / "
+                    f"{f(r.get('loadgen_cpu_ms_each'), '{:.2f}')})")
+        w(f"| {n} | {rate(issue)} | {rate(renew)} | {f(conn.get('all_ms'), '{:.0f} ms')} | "
           f"{f(summary.get('p99_all_acked_ms'), '{:.0f} ms')} | {f(last.get('p50_ms'), '{:.0f}')} / {f(last.get('p99_ms'), '{:.0f}')} ms | "
           f"{f(max((p['status_all_acked_ms'] for p in pushes), default=None), 'max {:.0f} ms')} | {ctl['cpu_s']} | "
           f"{ctl['rss_kib'] / 1024:.0f} ({ctl['hwm_kib'] / 1024:.0f}) |")
@@ -141,8 +147,16 @@ if sizes:
     w("")
     w("| target | measured | |")
     w("|---|---|---|")
-    best = max((pick("issuance", sidecars=n)[0]["per_second"] for n in sizes if pick("issuance", sidecars=n)), default=0)
-    w(f"| certificate issuances >= 2,000/s | {best:.0f}/s | {mark(best >= 2000)} |")
+    for kind, label in (("issuance", "first enrolments, a new mTLS connection each"),
+                        ("renewal", "renewals over the sidecar's connection")):
+        runs = [r for n in sizes for r in pick(kind, sidecars=n)]
+        if not runs:
+            continue
+        best = max(runs, key=lambda r: r["per_second"])
+        per_core = 1000 / best["control_cpu_ms_each"] if best.get("control_cpu_ms_each") else 0
+        w(f"| certificate issuances >= 2,000/s: {label} | {best['per_second']:.0f}/s "
+          f"(control plane {best.get('control_cpu_ms_each', 0):.2f} ms CPU each: {per_core:.0f}/s per core) | "
+          f"{mark(best['per_second'] >= 2000)} |")
     for n, limit in ((1000, 1000), (10000, 2000)):
         s = (pick("push-summary", sidecars=n) or [None])[0]
         if s is None:

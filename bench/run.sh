@@ -117,7 +117,7 @@ for n in ${BENCH_SIDECARS:-100 1000}; do
   CONTROL=$(awk '/^server:/{print $2}' "$MESHCTL_CONFIG")
   for _ in $(seq 1 $(( (n + 999) / 1000 ))); do "$SHIP/meshctl" token create --service load --uses 1000 --ttl 1h; done >"$CP/tokens"
   cpu_before=$(cpu $CP_PID)
-  "$SHIP/mesh-loadgen" --control "$CONTROL" --token-file "$CP/tokens" --sidecars "$n" --meshctl "$SHIP/meshctl" \
+  "$SHIP/mesh-loadgen" --control "$CONTROL" --control-pid "$CP_PID" --token-file "$CP/tokens" --sidecars "$n" --meshctl "$SHIP/meshctl" \
     --policy-file bench/loadgen-policy.yaml.in --rounds 5 >"$CP/loadgen.out" 2>"$CP/loadgen.err" || cat "$CP/loadgen.err" >&2
   cpu_after=$(cpu $CP_PID)
   while read -r line; do emit "$line"; done <"$CP/loadgen.out"

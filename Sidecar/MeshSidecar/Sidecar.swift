@@ -69,15 +69,19 @@ public struct Sidecar {
         ]
         switch config.mode {
         case .controlPlane(let control, _, let dataDir):
+            // One connection to the control plane carries all of these; it is listed first so that it stops
+            // last (services stop in reverse order), after the deregistration.
+            let session = ControlPlaneSession(control: control) { tls.current.identity }
             services += [
-                CertificateRenewalService(tls: tls, control: control, dataDir: dataDir, logger: logger),
-                DiscoveryWatchService(cache: cache, tls: tls, control: control, logger: logger),
+                ControlPlaneSessionService(session: session),
+                CertificateRenewalService(tls: tls, session: session, dataDir: dataDir, logger: logger),
+                DiscoveryWatchService(cache: cache, session: session, logger: logger),
                 RegistrationService(
-                    tls: tls, control: control, service: config.service, advertise: advertise,
+                    session: session, service: config.service, advertise: advertise,
                     labels: [AppProtocol.label: config.appProtocol.rawValue], app: config.app,
                     healthCheck: config.healthCheck, group: group, ready: ready, logger: logger),
                 PolicySyncService(
-                    policy: policy, tls: tls, control: control, advertise: advertise, cache: cache,
+                    policy: policy, session: session, advertise: advertise, cache: cache,
                     upstreams: config.upstreams.map(\.service), logger: logger),
             ]
         case .standalone(let paths, _):

@@ -11,8 +11,7 @@ import ServiceLifecycle
 /// answering leaves the served set within one renewal, and a dead sidecar's instance within one lease.
 /// Retries while the control plane is away; deregisters on drain.
 struct RegistrationService: Service {
-    let tls: TLSState
-    let control: HostPort
+    let session: ControlPlaneSession
     let service: ServiceName
     let advertise: HostPort
     let labels: [String: String]
@@ -44,8 +43,8 @@ struct RegistrationService: Service {
             let pause: Duration
             do {
                 lease = try await DiscoveryClient.register(
-                    control: control, identity: tls.current.identity, service: service, advertise: advertise,
-                    labels: labels, healthy: problem == nil)
+                    session: session, service: service, advertise: advertise, labels: labels,
+                    healthy: problem == nil)
                 if !registered {
                     registered = true
                     ready.withLockedValue { $0 = true }
@@ -67,11 +66,24 @@ struct RegistrationService: Service {
         // Drain: not ready, then leave discovery so peers stop picking us.
         ready.withLockedValue { $0 = false }
         do {
-            try await DiscoveryClient.deregister(
-                control: control, identity: tls.current.identity, service: service, advertise: advertise)
+            try await DiscoveryClient.deregister(session: session, service: service, advertise: advertise)
             logger.notice("deregistered", metadata: ["service": "\(service)"])
         } catch {
             logger.warning("deregistration failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Runs the sidecar's connection to the control plane; on shutdown it lets the last calls (the
+/// deregistration) finish, then closes it.
+struct ControlPlaneSessionService: Service {
+    let session: ControlPlaneSession
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await session.run() }
+            try? await gracefulShutdown()
+            session.close()
         }
     }
 }

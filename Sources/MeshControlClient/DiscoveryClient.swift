@@ -39,7 +39,7 @@ public enum DiscoveryClient {
     /// Registers or renews this instance with its app's health; returns the lease (renew well before it ends).
     @discardableResult
     public static func register(
-        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort,
+        session: ControlPlaneSession, service: ServiceName, advertise: HostPort,
         labels: [String: String] = [:], healthy: Bool = true
     ) async throws -> Duration {
         var request = Meshwork_V1_RegisterRequest()
@@ -47,19 +47,19 @@ public enum DiscoveryClient {
         request.endpoint = endpoint(advertise)
         request.endpoint.labels = labels
         request.health = healthy ? .serving : .notServing
-        let response = try await Enrolment.call(client(control, identity), timeout: .seconds(10)) { [request] c in
+        let response = try await session.call(timeout: .seconds(10)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).register(request)
         }
         return .seconds(max(1, Int(response.leaseSeconds)))
     }
 
-    public static func deregister(
-        control: HostPort, identity: WorkloadIdentity, service: ServiceName, advertise: HostPort
-    ) async throws {
+    public static func deregister(session: ControlPlaneSession, service: ServiceName, advertise: HostPort)
+        async throws
+    {
         var request = Meshwork_V1_DeregisterRequest()
         request.service = service.value
         request.endpoint = endpoint(advertise)
-        _ = try await Enrolment.call(client(control, identity), timeout: .seconds(5)) { [request] c in
+        _ = try await session.call(timeout: .seconds(5)) { [request] c in
             try await Meshwork_V1_Discovery.Client(wrapping: c).deregister(request)
         }
     }
@@ -67,26 +67,24 @@ public enum DiscoveryClient {
     /// Streams snapshots of `service` to `onUpdate` until the stream ends or the task is cancelled.
     /// Endpoints whose identity is not a SPIFFE ID are dropped (the control plane never sends them).
     public static func watch(
-        control: HostPort, identity: WorkloadIdentity, service: ServiceName,
+        session: ControlPlaneSession, service: ServiceName,
         onUpdate: @Sendable @escaping (DiscoveredService) async -> Void
     ) async throws {
         var request = Meshwork_V1_WatchRequest()
         request.service = service.value
         do {
-            try await client(control, identity).withClient { c in
-                try await Meshwork_V1_Discovery.Client(wrapping: c).watch(request) { response in
-                    for try await set in response.messages {
-                        let endpoints = set.endpoints.compactMap { e -> DiscoveredEndpoint? in
-                            guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else {
-                                return nil
-                            }
-                            return DiscoveredEndpoint(
-                                address: HostPort(host: e.host, port: Int(e.port)), identity: id, labels: e.labels)
+            try await Meshwork_V1_Discovery.Client(wrapping: try session.client()).watch(request) { response in
+                for try await set in response.messages {
+                    let endpoints = set.endpoints.compactMap { e -> DiscoveredEndpoint? in
+                        guard let id = try? SPIFFEID(parsing: e.identity), (1...65535).contains(e.port) else {
+                            return nil
                         }
-                        await onUpdate(
-                            DiscoveredService(
-                                service: service, known: set.known, endpoints: endpoints, revision: set.revision))
+                        return DiscoveredEndpoint(
+                            address: HostPort(host: e.host, port: Int(e.port)), identity: id, labels: e.labels)
                     }
+                    await onUpdate(
+                        DiscoveredService(
+                            service: service, known: set.known, endpoints: endpoints, revision: set.revision))
                 }
             }
         } catch let error as RPCError {
@@ -99,11 +97,5 @@ public enum DiscoveryClient {
         endpoint.host = address.host
         endpoint.port = UInt32(address.port)
         return endpoint
-    }
-
-    static func client(_ control: HostPort, _ identity: WorkloadIdentity) -> ControlPlaneClient {
-        ControlPlaneClient(
-            address: control, trustDomain: identity.spiffeID.trustDomain, trust: .bundle(identity.bundle),
-            chain: identity.chain, key: identity.key)
     }
 }

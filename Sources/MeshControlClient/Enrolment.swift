@@ -28,43 +28,27 @@ public enum Enrolment {
         return try identity(from: response, key: key)
     }
 
-    /// Renewal, authenticated by `current`: a new key, the same SPIFFE ID.
-    public static func renew(control: HostPort, current: WorkloadIdentity, timeout: Duration = .seconds(10))
+    /// Renewal over the workload's connection (authenticated by its current certificate): a new key, the same
+    /// SPIFFE ID.
+    public static func renew(session: ControlPlaneSession, current: WorkloadIdentity, timeout: Duration = .seconds(10))
         async throws -> WorkloadIdentity
     {
         let key = P256.Signing.PrivateKey()
-        let client = ControlPlaneClient(
-            address: control, trustDomain: current.spiffeID.trustDomain, trust: .bundle(current.bundle),
-            chain: current.chain, key: current.key)
         var request = Meshwork_V1_RenewRequest()
         request.csrDer = Data(try WorkloadCSR.make(for: current.spiffeID, key: key))
-        let response = try await call(client, timeout: timeout) { [request] c in
+        let response = try await session.call(timeout: timeout) { [request] c in
             try await Meshwork_V1_Identity.Client(wrapping: c).renew(request)
         }
         return try identity(from: response, key: key)
     }
 
+    /// One call on a connection of its own (first contact, before there is a workload certificate).
     static func call<R: Sendable>(
         _ client: ControlPlaneClient, timeout: Duration,
         _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
     ) async throws -> R {
-        do {
-            return try await client.withClient { c in
-                try await withThrowingTaskGroup(of: R.self) { group in
-                    group.addTask { try await body(c) }
-                    group.addTask {
-                        try await Task.sleep(for: timeout)
-                        throw RPCError(
-                            code: .deadlineExceeded,
-                            message: "control plane at \(client.address) did not answer within \(timeout)")
-                    }
-                    let result = try await group.next()!
-                    group.cancelAll()
-                    return result
-                }
-            }
-        } catch let error as RPCError {
-            throw ControlPlaneError(error)
+        try await client.withClient { c in
+            try await CallDeadline.run(timeout: timeout, control: client.address) { try await body(c) }
         }
     }
 

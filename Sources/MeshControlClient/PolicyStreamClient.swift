@@ -22,7 +22,7 @@ public enum PolicyStreamClient {
     /// to `onPolicy`, which returns nil to ACK or the reason to NACK. `destinations` is polled every second and
     /// sent again when it changes. Returns when the stream ends; throws `ControlPlaneError` on failure.
     public static func run(
-        control: HostPort, identity: WorkloadIdentity, running: UInt64, advertise: HostPort,
+        session: ControlPlaneSession, running: UInt64, advertise: HostPort,
         destinations: @Sendable @escaping () -> Set<String>,
         onPolicy: @Sendable @escaping (PushedPolicy) async -> String?
     ) async throws {
@@ -55,17 +55,16 @@ public enum PolicyStreamClient {
             }
         }
         do {
-            try await DiscoveryClient.client(control, identity).withClient { c in
-                try await Meshwork_V1_PolicyPush.Client(wrapping: c).stream(request: request) { response in
-                    defer { sink.finish() }
-                    for try await snapshot in response.messages {
-                        let error = await onPolicy(
-                            PushedPolicy(version: snapshot.version, documents: snapshot.documentsJson))
-                        var ack = Meshwork_V1_PolicyAck()
-                        ack.version = snapshot.version
-                        ack.error = error ?? ""
-                        sink.yield(ack)
-                    }
+            try await Meshwork_V1_PolicyPush.Client(wrapping: try session.client()).stream(request: request) {
+                response in
+                defer { sink.finish() }
+                for try await snapshot in response.messages {
+                    let error = await onPolicy(
+                        PushedPolicy(version: snapshot.version, documents: snapshot.documentsJson))
+                    var ack = Meshwork_V1_PolicyAck()
+                    ack.version = snapshot.version
+                    ack.error = error ?? ""
+                    sink.yield(ack)
                 }
             }
         } catch let error as RPCError {

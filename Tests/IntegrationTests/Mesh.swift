@@ -64,5 +64,12 @@ final class Mesh: @unchecked Sendable {
             env: ["http_proxy": "http://\(proxy)", "no_proxy": ""])
     }
 
+    /// Established TCP connections from `process` to the control plane.
+    func controlConnections(from process: Process) throws -> Int {
+        let port = control.split(separator: ":").last!
+        let r = try p.run("/usr/bin/ss", ["-tnpH", "state", "established", "( dport = :\(port) )"])
+        return r.output.split(separator: "\n").filter { $0.contains("pid=\(process.processIdentifier),") }.count
+    }
+
     func stop() { p.stop() }
 }

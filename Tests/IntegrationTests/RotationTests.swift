@@ -33,6 +33,10 @@ struct RotationTests {
         #expect((2...8).contains(renewals), "orders renewed \(renewals) times (expected every 6–9 s)")
         print(
             "rotation under load: \(codes.count) requests, \(failures.count) failed, orders renewed \(renewals) times")
+        // Renewal moved the sidecar to a connection presenting the new certificate; the old one is gone by
+        // the time that certificate expires (at most the current one and one retiring).
+        let connections = try mesh.controlConnections(from: frontend.process)
+        #expect((1...2).contains(connections), "frontend's connections to the control plane: \(connections)")
         let newSerial = try serial(mesh, orders.admin)
         #expect(newSerial != firstSerial)
         // A brand-new handshake with the orders sidecar presents the certificate /certs reports now.

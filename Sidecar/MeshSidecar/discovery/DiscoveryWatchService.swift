@@ -8,8 +8,7 @@ import ServiceLifecycle
 /// last snapshot, so traffic keeps flowing.
 struct DiscoveryWatchService: Service {
     let cache: EndpointCache
-    let tls: TLSState
-    let control: HostPort
+    let session: ControlPlaneSession
     let logger: Logger
 
     func run() async throws {
@@ -26,7 +25,7 @@ struct DiscoveryWatchService: Service {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await DiscoveryClient.watch(control: control, identity: tls.current.identity, service: service) {
+                try await DiscoveryClient.watch(session: session, service: service) {
                     snapshot in
                     cache.update(snapshot)
                     logger.debug(

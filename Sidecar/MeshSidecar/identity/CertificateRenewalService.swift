@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// then swaps the TLS contexts; failures retry with backoff until the certificate expires.
 struct CertificateRenewalService: Service {
     let tls: TLSState
-    let control: HostPort
+    let session: ControlPlaneSession
     let dataDir: String
     let logger: Logger
 
@@ -25,7 +25,7 @@ struct CertificateRenewalService: Service {
             } catch { return }
             if Task.isShuttingDownGracefully { return }
             do {
-                let renewed = try await Enrolment.renew(control: control, current: snapshot.identity)
+                let renewed = try await Enrolment.renew(session: session, current: snapshot.identity)
                 try IdentityFiles.save(renewed, dataDir: dataDir)
                 try tls.update(renewed)
                 failures = 0

@@ -7,8 +7,7 @@ import ServiceLifecycle
 /// each version is checked, persisted and then acknowledged, or refused with the reason.
 struct PolicySyncService: Service {
     let policy: SidecarPolicy
-    let tls: TLSState
-    let control: HostPort
+    let session: ControlPlaneSession
     let advertise: HostPort
     let cache: EndpointCache
     let upstreams: [ServiceName]
@@ -20,7 +19,7 @@ struct PolicySyncService: Service {
             while !Task.isCancelled {
                 do {
                     try await PolicyStreamClient.run(
-                        control: control, identity: tls.current.identity, running: policy.current.version,
+                        session: session, running: policy.current.version,
                         advertise: advertise,
                         destinations: {
                             Set(cache.allSnapshots().map(\.service.value) + upstreams.map(\.value))
