@@ -18,7 +18,8 @@ import X509
 /// keeps talking on a certificate that is about to expire.
 ///
 /// `run()` owns the connections (no unstructured tasks): start it before the first call and keep it running
-/// while calls are made; it returns on cancellation or graceful shutdown, closing every connection.
+/// while calls are made; it returns after `close()` once the connections have drained, or at once on
+/// cancellation, closing every connection.
 public final class ControlPlaneSession: Sendable {
     public let control: HostPort
     private let identity: @Sendable () -> WorkloadIdentity
