@@ -14,8 +14,8 @@ import X509
 ///
 /// The connection presents the workload's current certificate. When `identity()` returns a renewed one,
 /// the next call opens a new connection with it; the old one takes no new calls, lets those in flight
-/// finish, and closes after `grace` (or when its certificate expires, if sooner), so long-lived streams move over (their callers reconnect) and nothing
-/// keeps talking on a certificate that is about to expire.
+/// finish, and closes after `grace` (or when its certificate expires, if sooner), so long-lived streams move
+/// over (their callers reconnect) and nothing keeps talking on a certificate that is about to expire.
 ///
 /// `run()` owns the connections (no unstructured tasks): start it before the first call and keep it running
 /// while calls are made; it returns after `close()` once the connections have drained, or at once on

@@ -1,7 +1,5 @@
 import Crypto
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import MeshAPI
 import MeshCore
 import MeshIdentity
@@ -22,8 +20,11 @@ public enum Enrolment {
         var request = Meshwork_V1_CertifyRequest()
         request.token = token.text
         request.csrDer = Data(try WorkloadCSR.make(for: .workload(service, in: trustDomain), key: key))
-        let response = try await call(client, timeout: timeout) { [request] c in
-            try await Meshwork_V1_Identity.Client(wrapping: c).certify(request)
+        // A connection of its own: there is no workload certificate (and so no session) yet.
+        let response = try await client.withClient { c in
+            try await CallDeadline.run(timeout: timeout, control: control) { [request] in
+                try await Meshwork_V1_Identity.Client(wrapping: c).certify(request)
+            }
         }
         return try identity(from: response, key: key)
     }
@@ -40,16 +41,6 @@ public enum Enrolment {
             try await Meshwork_V1_Identity.Client(wrapping: c).renew(request)
         }
         return try identity(from: response, key: key)
-    }
-
-    /// One call on a connection of its own (first contact, before there is a workload certificate).
-    static func call<R: Sendable>(
-        _ client: ControlPlaneClient, timeout: Duration,
-        _ body: @Sendable @escaping (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> R
-    ) async throws -> R {
-        try await client.withClient { c in
-            try await CallDeadline.run(timeout: timeout, control: client.address) { try await body(c) }
-        }
     }
 
     static func identity(from response: Meshwork_V1_CertifyResponse, key: P256.Signing.PrivateKey) throws
