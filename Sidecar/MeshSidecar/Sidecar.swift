@@ -115,26 +115,28 @@ public struct Sidecar {
         let config = configuration
         let inboundPools = PoolSet(
             group: group, connector: PlainUpstreamConnector(wire: config.appProtocol == .http2 ? .http2 : .http1))
-        let outboundPools = PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics))
+        let outbound = OutboundParts(
+            cache: cache, tls: tls, policy: policy,
+            balancers: PerEventLoop(group: group) { Balancers(eventLoop: $0, trustDomain: config.trustDomain) },
+            http1Pools: PoolSet(
+                group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1)),
+            http2Pools: PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics)),
+            limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls, router: InboundRouter(app: config.app), appProtocol: config.appProtocol,
                 pools: inboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         }
-        let outbound = try await bindReporting("outbound", config.outbound) {
-            try await OutboundProxy.bind(
-                config.outbound, router: OutboundRouter(cache: cache, trustDomain: config.trustDomain),
-                pools: outboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
+        let outboundListener = try await bindReporting("outbound", config.outbound) {
+            try await OutboundProxy.bind(config.outbound, outbound)
         }
-        var listeners = [inbound, outbound]
-        var bound: Logger.Metadata = ["inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outbound))"]
+        var listeners = [inbound, outboundListener]
+        var bound: Logger.Metadata = [
+            "inbound": "\(Self.hostPort(inbound))", "outbound": "\(Self.hostPort(outboundListener))",
+        ]
         for (service, address) in config.upstreams {
             let channel = try await bindReporting("upstream \(service)", address) {
-                try await OutboundProxy.bindUpstream(
-                    address, service: service,
-                    router: OutboundRouter(cache: cache, trustDomain: config.trustDomain, fixedService: service),
-                    cache: cache, tls: tls, pools: outboundPools, limits: config.httpLimits, metrics: metrics,
-                    drain: drain, logger: logger)
+                try await OutboundProxy.bind(address, fixedService: service, outbound)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"

@@ -17,6 +17,7 @@ public struct MeshError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let fileSystem = Code("file_system")
         public static let notFound = Code("not_found")
         public static let unavailable = Code("unavailable")
+        public static let invalidPolicy = Code("invalid_policy")
     }
 
     public let code: Code

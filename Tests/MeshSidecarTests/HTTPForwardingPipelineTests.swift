@@ -19,10 +19,12 @@ import Testing
 
         func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
             if let failure { return eventLoop.makeFailedFuture(failure) }
-            let channel = EmbeddedChannel(handler: UpstreamResponseHandler(), loop: loop)
+            let responses = UpstreamResponseHandler()
+            let channel = EmbeddedChannel(handler: responses, loop: loop)
             _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             opened.append(channel)
-            return eventLoop.makeSucceededFuture(UpstreamConnection(channel: channel, http2: nil))
+            return eventLoop.makeSucceededFuture(
+                UpstreamConnection(channel: channel, http1: .init(responses: responses, http: [responses])))
         }
 
         func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<
@@ -33,8 +35,8 @@ import Testing
     }
 
     struct FixedRouter: RequestRouter {
-        func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
-            channel.eventLoop.makeSucceededFuture(
+        func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
+            .ready(
                 RoutedRequest(
                     head: head, endpoint: EndpointTarget(address: HostPort(host: "127.0.0.1", port: 1), identity: nil),
                     responseHeaders: [("x-mesh-upstream-identity", "spiffe://mesh.local/svc/orders")]))
@@ -42,8 +44,8 @@ import Testing
     }
 
     struct FailingRouter: RequestRouter {
-        func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
-            channel.eventLoop.makeFailedFuture(ProxyError(.noEndpoints, "service \"orders\" has no endpoints"))
+        func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
+            .failed(ProxyError(.noEndpoints, "service \"orders\" has no endpoints"))
         }
     }
 

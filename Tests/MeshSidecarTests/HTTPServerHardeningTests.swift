@@ -24,7 +24,7 @@ import Testing
     func server(_ limits: HTTPLimits = HTTPLimits()) throws -> (EmbeddedChannel, EmbeddedEventLoop) {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
-        try HTTPServerSetup.configureSniffing(channel, limits: limits) { _ in NoContent() }
+        try HTTPServerSetup.configureSniffing(channel, limits: limits) { _, _ in NoContent() }
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (channel, loop)
     }

@@ -13,21 +13,21 @@ import Testing
     }
 
     @Test func theAuthorityNamesTheService() throws {
-        let (a1, p1) = try OutboundRouter.split(head("http://orders/api/v1?x=1"))
+        let (a1, p1) = try LogicalTarget.split(head("http://orders/api/v1?x=1"))
         #expect(a1 == "orders" && p1 == "/api/v1?x=1")
-        let (a2, p2) = try OutboundRouter.split(head("http://orders:8080"))
+        let (a2, p2) = try LogicalTarget.split(head("http://orders:8080"))
         #expect(a2 == "orders:8080" && p2 == "/")
-        #expect(try OutboundRouter.service(from: "orders:8080").value == "orders")
-        let (a3, p3) = try OutboundRouter.split(head("/x", host: "Orders"))
+        #expect(try LogicalTarget.service(from: "orders:8080").value == "orders")
+        let (a3, p3) = try LogicalTarget.split(head("/x", host: "Orders"))
         #expect(a3 == "Orders" && p3 == "/x")
-        #expect(try OutboundRouter.service(from: "Orders").value == "orders")
+        #expect(try LogicalTarget.service(from: "Orders").value == "orders")
     }
 
     @Test func unusableTargetsAreSpecificErrors() {
-        #expect(throws: ProxyError.self) { try OutboundRouter.split(head("orders:443", method: .CONNECT)) }
-        #expect(throws: ProxyError.self) { try OutboundRouter.split(head("https://orders/")) }
-        #expect(throws: ProxyError.self) { try OutboundRouter.service(from: nil) }
-        #expect(throws: ProxyError.self) { try OutboundRouter.service(from: "bad_name") }
+        #expect(throws: ProxyError.self) { try LogicalTarget.split(head("orders:443", method: .CONNECT)) }
+        #expect(throws: ProxyError.self) { try LogicalTarget.split(head("https://orders/")) }
+        #expect(throws: ProxyError.self) { try LogicalTarget.service(from: nil) }
+        #expect(throws: ProxyError.self) { try LogicalTarget.service(from: "bad_name") }
     }
 }
 

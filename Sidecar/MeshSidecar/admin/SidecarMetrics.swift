@@ -14,6 +14,7 @@ final class SidecarMetrics: Sendable {
     private let latency: [Direction: DurationHistogram]
     private let proxyErrors: [Direction: [ProxyError.Cause: Counter]]
     private let handshakeFailures: [Direction: Counter]
+    private let resets: [Direction: (upstream: Counter, downstream: Counter)]
     private let identityExpiry: Gauge
     private let peerConnections: [String: Counter]
 
@@ -53,6 +54,15 @@ final class SidecarMetrics: Sendable {
                 name: "mesh_tls_handshake_failures_total", labels: [d],
                 help: "TLS handshakes that failed or were refused")
         }
+        resets = Dictionary(
+            uniqueKeysWithValues: Direction.allCases.map { direction in
+                let make = { (by: String) in
+                    registry.makeCounter(
+                        name: "mesh_http_resets_total", labels: [("direction", direction.rawValue), ("by", by)],
+                        help: "Exchanges cut short: by the upstream after its response started, or by the client")
+                }
+                return (direction, (make("upstream"), make("downstream")))
+            })
         self.requests = requests
         self.latency = latency
         self.proxyErrors = proxyErrors
@@ -74,6 +84,26 @@ final class SidecarMetrics: Sendable {
         let cls = min(max(status / 100, 1), 5)
         requests[direction]![cls - 1].increment()
         latency[direction]!.record(elapsed)
+    }
+
+    /// Reads an exchange's one completion event.
+    func exchangeCompleted(_ completion: ExchangeCompletion) {
+        let direction = completion.direction
+        switch completion.outcome {
+        case .responded(let status):
+            requestCompleted(direction, status: status, elapsed: completion.duration)
+        case .failed(let cause, let status):
+            proxyError(direction, cause)
+            // Counted by the HTTP status the failure means, also for gRPC callers (who see 200 and a grpc-status).
+            requestCompleted(direction, status: status, elapsed: completion.duration)
+        case .upstreamReset(let status):
+            resets[direction]!.upstream.increment()
+            requestCompleted(direction, status: status, elapsed: completion.duration)
+        case .downstreamClosed:
+            resets[direction]!.downstream.increment()
+        case .upgraded:
+            requestCompleted(direction, status: 101, elapsed: completion.duration)
+        }
     }
 
     func proxyError(_ direction: Direction, _ cause: ProxyError.Cause) { proxyErrors[direction]![cause]!.increment() }

@@ -45,7 +45,21 @@ final class EndpointCache: Sendable {
         }
     }
 
+    /// A destination's endpoints: at once when cached (every request but a destination's first), else once
+    /// discovery first answers.
+    enum Lookup {
+        case ready(DiscoveredService)
+        case pending(EventLoopFuture<DiscoveredService>)
+    }
+
     func resolve(_ service: ServiceName, on eventLoop: any EventLoop) -> EventLoopFuture<DiscoveredService> {
+        switch lookup(service, on: eventLoop) {
+        case .ready(let snapshot): eventLoop.makeSucceededFuture(snapshot)
+        case .pending(let future): future
+        }
+    }
+
+    func lookup(_ service: ServiceName, on eventLoop: any EventLoop) -> Lookup {
         // One lock per request: the cached snapshot, or (first use only) a waiter for the first one.
         let (cached, waiter, id, isNew) = entries.withLockedValue {
             all -> (DiscoveredService?, EventLoopPromise<DiscoveredService>?, Int, Bool) in
@@ -59,7 +73,7 @@ final class EndpointCache: Sendable {
             all.byService[service, default: Entry()].waiters[all.lastWaiter] = promise
             return (nil, promise, all.lastWaiter, isNew)
         }
-        if let cached { return eventLoop.makeSucceededFuture(cached) }
+        if let cached { return .ready(cached) }
         guard let waiter else { preconditionFailure("no cached snapshot and no waiter") }
         if isNew { requests.yield(service) }
         eventLoop.scheduleTask(in: firstSnapshotTimeout) { [entries, timeout = firstSnapshotTimeout] in
@@ -70,7 +84,7 @@ final class EndpointCache: Sendable {
                     "no endpoint data for \(service) from the control plane within \(timeout.nanoseconds / 1_000_000) ms"
                 ))
         }
-        return waiter.futureResult
+        return .pending(waiter.futureResult)
     }
 
     func update(_ snapshot: DiscoveredService) {

@@ -14,16 +14,18 @@ enum InboundProxy {
     ) async throws -> any Channel {
         try await Listener.bind(address, group: pools.group, drain: drain) { channel in
             let ops = channel.pipeline.syncOperations
-            // mTLS, TLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain).
+            // TLS: mTLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain)
             try ops.addHandler(
                 NIOSSLServerHandler(
                     context: tls.current.serverContext,
                     customVerificationCallbackWithMetadata: tls.verifier.callback(.anyInTrustDomain)))
-            // A client that stalls the handshake is closed after the handshake timeout.
+            // one TLS record per flush, however many buffers the codecs wrote
+            try ops.addHandler(TLSRecordCoalescer())
+            // a client that stalls the handshake is closed after the handshake timeout
             try ops.addHandler(
                 TLSHandshakeTimeoutHandler(limit: limits.tlsHandshakeTimeout) { metrics.handshakeFailed(.inbound) })
             if appProtocol == .tcp {
-                // Opaque TCP: once the peer is verified, relay bytes to the app as they come.
+                // opaque TCP: once the peer is verified, relay bytes to the app as they come
                 let app = EndpointTarget(address: router.app, identity: nil)
                 try ops.addHandler(
                     TCPRelayHandler(start: .afterTLSHandshake, logger: logger) { loop in
@@ -31,16 +33,17 @@ enum InboundProxy {
                     })
                 return
             }
-            // The peer sidecar and we agree on HTTP/2 or HTTP/1.1 by ALPN. HTTP/1.1 has our limits (431, 400,
-            // head timeout, pipelining order); HTTP/2 runs one forwarder per stream. Each stamps the verified peer
-            // identity (read once per connection) and forwards to the app over a pooled connection.
+            // protocol: HTTP/2 or HTTP/1.1 as ALPN settled (HTTP/1.1 with our limits: 431, 400, head timeout)
             try ops.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
+                    // peer identity: read from the verified chain once per connection, stamped on each request
                     let connectionRouter = router.forConnection(channel)
-                    let forwarder: HTTPServerSetup.Forwarder = { channel in
+                    // authorization: the seat for AuthorizationPolicy (enforced with the next issue), then app:
+                    // one exchange at a time per connection or stream, over the loop's pool of app connections
+                    let forwarder: HTTPServerSetup.Forwarder = { channel, downstream in
                         HTTPForwardingHandler(
-                            router: connectionRouter, pool: pools.pool(for: channel.eventLoop), direction: .inbound,
-                            metrics: metrics, logger: logger)
+                            router: connectionRouter, pool: pools[channel.eventLoop], direction: .inbound,
+                            metrics: metrics, logger: logger, httpHandlers: downstream.httpHandlers)
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         if case .negotiated("h2") = result {

@@ -27,11 +27,10 @@ struct InboundRouter: RequestRouter {
         return router
     }
 
-    func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
+    func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
         var head = head
         head.headers.remove(name: Self.peerIdentityHeader)
         if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
-        return channel.eventLoop.makeSucceededFuture(
-            RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
+        return .ready(RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
     }
 }

@@ -5,21 +5,49 @@ import NIOHTTP2
 /// The HTTP server half every sidecar listener uses. Either version ends, per request, in the direction's
 /// forwarding handler fed `HTTPServerRequestPart`s: HTTP/1.1 per connection, HTTP/2 per stream.
 enum HTTPServerSetup {
-    /// Makes the handler that forwards the requests of one HTTP/1.1 connection or one HTTP/2 stream.
-    typealias Forwarder = @Sendable (any Channel) -> any ChannelHandler
+    /// What the forwarder sits behind: an HTTP/1.1 connection (whose HTTP handlers step aside if it becomes a
+    /// tunnel) or one HTTP/2 stream.
+    enum Downstream {
+        case http1(httpHandlers: [any RemovableChannelHandler])
+        case http2Stream
 
-    /// HTTP/1.1, in order: the head timeout's byte watcher, NIO's codec with our limits and pipelining, our
-    /// protocol-error answer, the head timeout's head watcher, the forwarder.
+        var httpHandlers: [any RemovableChannelHandler] {
+            if case .http1(let handlers) = self { handlers } else { [] }
+        }
+    }
+
+    /// Makes the handler that forwards the requests of one HTTP/1.1 connection or one HTTP/2 stream.
+    typealias Forwarder = @Sendable (any Channel, Downstream) -> any ChannelHandler
+
+    /// HTTP/2 frames up to this size are accepted (and, once the peer says so, sent): a header block inside the
+    /// header limits then always fits in one frame. NIO sends a header block as one HEADERS frame, never with
+    /// CONTINUATION, and fails the whole connection when it exceeds the peer's SETTINGS_MAX_FRAME_SIZE — one
+    /// large head used to take every request on a shared connection with it.
+    static let http2MaxFrameSize = 256 * 1024
+
+    /// HTTP/1.1, in order: the head timeout's byte watcher, NIO's codec with our limits (without its pipelining
+    /// helper: the forwarder keeps pipelined requests in order itself, with no read-interest change per request),
+    /// our protocol-error answer, the head timeout's head watcher, the forwarder.
     static func configureHTTP1(_ channel: any Channel, limits: HTTPLimits, forwarder: Forwarder) throws {
         let pipeline = channel.pipeline.syncOperations
         let timeout = RequestHeadTimeout(limit: limits.requestHeadTimeout)
-        try pipeline.addHandler(timeout.byteWatcher)
+        let byteWatcher = timeout.byteWatcher
+        try pipeline.addHandler(byteWatcher)
         try pipeline.configureHTTPServerPipeline(
-            withErrorHandling: false, withEncoderConfiguration: .init(),
+            withPipeliningAssistance: false, withErrorHandling: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: limits.decoderLimits)
-        try pipeline.addHandler(HTTPProtocolErrorHandler())
-        try pipeline.addHandler(timeout.headWatcher)
-        try pipeline.addHandler(forwarder(channel))
+        // Recorded once here, at assembly, so a tunnel removes exactly these and nothing added later.
+        var handlers: [any RemovableChannelHandler] = [byteWatcher]
+        handlers.append(try pipeline.handler(type: HTTPResponseEncoder.self))
+        handlers.append(try pipeline.handler(type: NIOHTTPResponseHeadersValidator.self))
+        let errors = HTTPProtocolErrorHandler()
+        let headWatcher = timeout.headWatcher
+        try pipeline.addHandler(errors)
+        try pipeline.addHandler(headWatcher)
+        handlers += [errors, headWatcher]
+        // Last: once removed, it hands on any bytes the client sent after its upgrade request.
+        handlers.append(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+        try pipeline.addHandler(forwarder(channel, .http1(httpHandlers: handlers)))
     }
 
     /// HTTP/2: NIO's handler (protocol violations end the connection with GOAWAY and the matching error
@@ -33,6 +61,7 @@ enum HTTPServerSetup {
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
+            HTTP2Setting(parameter: .maxFrameSize, value: http2MaxFrameSize),
         ]
         let handler = NIOHTTP2Handler(
             mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
@@ -40,7 +69,7 @@ enum HTTPServerSetup {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(forwarder(stream))
+                try stream.pipeline.syncOperations.addHandler(forwarder(stream, .http2Stream))
             }
         }
         try channel.pipeline.syncOperations.addHandler(handler)

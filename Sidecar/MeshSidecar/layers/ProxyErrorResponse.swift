@@ -27,6 +27,8 @@ enum ProxyErrorResponse {
         var head: HTTPResponseHead
         var body: String
         var trailers: HTTPHeaders?
+        /// What happened, for the log.
+        var detail: String = ""
     }
 
     /// The response for `error` to a request with `requestHeaders`. gRPC callers get what gRPC proxies send
@@ -43,13 +45,15 @@ enum ProxyErrorResponse {
                 "grpc-message": percentEncoded("meshwork: \(error.cause.rawValue): \(error.detail)"),
             ]
             return Response(
-                head: HTTPResponseHead(version: version, status: .ok, headers: headers), body: "", trailers: trailers)
+                head: HTTPResponseHead(version: version, status: .ok, headers: headers), body: "", trailers: trailers,
+                detail: error.detail)
         }
         let body = "meshwork: \(error.cause.rawValue): \(error.detail)\n"
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(body.utf8.count))
         return Response(
-            head: HTTPResponseHead(version: version, status: status(for: error.cause), headers: headers), body: body)
+            head: HTTPResponseHead(version: version, status: status(for: error.cause), headers: headers), body: body,
+            detail: error.detail)
     }
 
     /// gRPC's percent-encoding of `grpc-message`: printable ASCII except `%` stays, everything else is %XX.

@@ -5,58 +5,75 @@ import NIOCore
 import NIOExtras
 import NIOHTTP1
 
-/// The outbound direction, app socket → peer sidecar, assembled in one place. The same assembly serves
-/// the HTTP proxy listener and each explicit upstream bind (which differ only in their router).
-enum OutboundProxy {
-    static func bind(
-        _ address: HostPort, router: OutboundRouter, pools: PoolSet, limits: HTTPLimits, metrics: SidecarMetrics,
-        drain: DrainGroup, logger: Logger
-    ) async throws -> any Channel {
-        try await Listener.bind(address, group: pools.group, drain: drain) { channel in
-            // Plain HTTP from the local app: HTTP/2 by prior knowledge or HTTP/1.1 (with limits: 431, 400 and
-            // the head timeout as inbound). Per request: resolve the destination, lease an mTLS connection
-            // (or an HTTP/2 stream on one) that proved its identity, forward.
-            try HTTPServerSetup.configureSniffing(
-                channel, limits: limits, forwarder: forwarder(router, pools: pools, metrics: metrics, logger: logger))
-        }
-    }
+/// What the outbound stack is built from: the sidecar's shared parts, made once in `Sidecar`.
+struct OutboundParts: Sendable {
+    let cache: EndpointCache
+    let tls: TLSState
+    let policy: SidecarPolicy
+    let balancers: PerEventLoop<Balancers>
+    /// Pools of verified connections to peer sidecars: HTTP/1.1 keep-alive for HTTP/1.1 callers (ALPN
+    /// `http/1.1`), one shared h2 connection per endpoint for HTTP/2 and gRPC callers (ALPN `h2`).
+    let http1Pools: PoolSet
+    let http2Pools: PoolSet
+    let limits: HTTPLimits
+    let metrics: SidecarMetrics
+    let drain: DrainGroup
+    let logger: Logger
+}
 
-    /// An explicit upstream bind (`--upstream NAME=HOST:PORT`): one destination service, carried as HTTP
-    /// or as opaque TCP according to the protocol its instances registered.
-    static func bindUpstream(
-        _ address: HostPort, service: ServiceName, router: OutboundRouter, cache: EndpointCache, tls: TLSState,
-        pools: PoolSet, limits: HTTPLimits, metrics: SidecarMetrics, drain: DrainGroup, logger: Logger
-    ) async throws -> any Channel {
-        try await Listener.bind(address, group: pools.group, drain: drain) { channel in
-            // Decide per connection, from discovery, before reading a byte.
+/// The outbound direction, app socket → peer sidecar, assembled in one place for the HTTP proxy listener and
+/// for each explicit upstream bind (which differ only in the route step: a bind names its service).
+enum OutboundProxy {
+    static func bind(_ address: HostPort, fixedService: ServiceName? = nil, _ parts: OutboundParts) async throws
+        -> any Channel
+    {
+        let router = OutboundRouter(
+            cache: parts.cache, balancers: parts.balancers, policy: parts.policy, fixedService: fixedService)
+        return try await Listener.bind(address, group: parts.http1Pools.group, drain: parts.drain) { channel in
+            guard let service = fixedService else {
+                // accept → protocol: HTTP/1.1 or h2c by its preface (limits: 431, 400, head timeout) → the stack
+                try HTTPServerSetup.configureSniffing(channel, limits: parts.limits, forwarder: stack(router, parts))
+                return
+            }
+            // accept → an upstream bind speaks what its service's instances registered: HTTP or opaque TCP
             try channel.pipeline.syncOperations.addHandler(
-                UpstreamBindSelector(service: service, cache: cache) { channel, appProtocol, snapshot in
+                UpstreamBindSelector(service: service, cache: parts.cache) { channel, appProtocol, snapshot in
                     switch appProtocol {
                     case .http, .http2:
                         try HTTPServerSetup.configureSniffing(
-                            channel, limits: limits,
-                            forwarder: forwarder(router, pools: pools, metrics: metrics, logger: logger))
+                            channel, limits: parts.limits, forwarder: stack(router, parts))
                     case .tcp:
-                        let endpoint = snapshot.endpoints[Int.random(in: 0..<snapshot.endpoints.count)]
-                        let target = EndpointTarget(
-                            address: endpoint.address, identity: .workload(service, in: tls.trustDomain))
-                        let connector = MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .bytes)
-                        try channel.pipeline.syncOperations.addHandler(
-                            TCPRelayHandler(start: .onActive, logger: logger) { loop in
-                                connector.connect(target, on: loop).map(\.channel)
-                            })
+                        try tcpStack(channel, service: service, snapshot: snapshot, parts)
                     }
                 })
         }
     }
 
-    private static func forwarder(
-        _ router: OutboundRouter, pools: PoolSet, metrics: SidecarMetrics, logger: Logger
-    ) -> HTTPServerSetup.Forwarder {
-        { channel in
-            HTTPForwardingHandler(
-                router: router, pool: pools.pool(for: channel.eventLoop), direction: .outbound, metrics: metrics,
-                logger: logger)
+    /// Per HTTP/1.1 connection or h2c stream: route → policy → balancer (`OutboundRouter`) → endpoint and
+    /// connection (`HTTPForwardingHandler` with the loop's pool), every exchange ending in one completion event.
+    private static func stack(_ router: OutboundRouter, _ parts: OutboundParts) -> HTTPServerSetup.Forwarder {
+        { channel, downstream in
+            // connection: HTTP/1.1 callers go over pooled HTTP/1.1 keep-alive (cheapest per request, measured),
+            // HTTP/2 and gRPC callers as streams on one h2 connection per endpoint
+            let pools = if case .http1 = downstream { parts.http1Pools } else { parts.http2Pools }
+            return HTTPForwardingHandler(
+                router: router, pool: pools[channel.eventLoop], direction: .outbound, metrics: parts.metrics,
+                logger: parts.logger, httpHandlers: downstream.httpHandlers)
         }
+    }
+
+    /// Opaque TCP through a bind: balancer → endpoint (the service's identity) → a verified mTLS connection
+    /// without ALPN, then bytes both ways.
+    private static func tcpStack(
+        _ channel: any Channel, service: ServiceName, snapshot: DiscoveredService, _ parts: OutboundParts
+    ) throws {
+        let balancer = parts.balancers[channel.eventLoop].balancer(for: service)
+        let target = EndpointTarget(
+            address: balancer.pick(snapshot.endpoints, tracked: false).address, identity: balancer.identity)
+        let connector = MTLSUpstreamConnector(tls: parts.tls, metrics: parts.metrics, wire: .bytes)
+        try channel.pipeline.syncOperations.addHandler(
+            TCPRelayHandler(start: .onActive, logger: parts.logger) { loop in
+                connector.connect(target, on: loop).map(\.channel)
+            })
     }
 }

@@ -1,85 +1,61 @@
 import MeshControlClient
 import MeshCore
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Outbound: the request's authority names the destination service (`http://orders/x` through the HTTP
-/// proxy, or a fixed service for an upstream bind); an endpoint is picked round-robin from discovery and
-/// must prove exactly `spiffe://<td>/svc/<service>`.
+/// Outbound routing, one step per stack layer: route (the request names a logical target) → the destination's
+/// policy → discovery and the destination's balancer (an endpoint, which must prove exactly
+/// `spiffe://<td>/svc/<service>`). Decided on the connection's event loop, at once unless discovery has not
+/// yet answered for a new destination.
 struct OutboundRouter: RequestRouter {
     static let upstreamIdentityHeader = "x-mesh-upstream-identity"
     let cache: EndpointCache
-    let trustDomain: TrustDomain
+    let balancers: PerEventLoop<Balancers>
+    let policy: SidecarPolicy
     /// Set for an upstream bind: every request goes to this service.
     let fixedService: ServiceName?
-    private let counter = NIOLockedValueBox(0)
 
-    init(cache: EndpointCache, trustDomain: TrustDomain, fixedService: ServiceName? = nil) {
-        self.cache = cache
-        self.trustDomain = trustDomain
-        self.fixedService = fixedService
-    }
-
-    func route(_ head: HTTPRequestHead, channel: any Channel) -> EventLoopFuture<RoutedRequest> {
-        let eventLoop = channel.eventLoop
+    func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
         var head = head
-        let service: ServiceName
-        do {
-            let (authority, path) = try Self.split(head)
-            service = try fixedService ?? Self.service(from: authority)
-            head.uri = path
-            if head.headers["host"].isEmpty { head.headers.add(name: "host", value: authority ?? service.value) }
-        } catch {
-            return eventLoop.makeFailedFuture(error)
+        // route: the authority (or the bind) names the destination service
+        let target: LogicalTarget
+        do { target = try LogicalTarget.route(&head, fixedService: fixedService) } catch {
+            return .failed(error)
         }
-        let expected = SPIFFEID.workload(service, in: trustDomain)
-        return cache.resolve(service, on: eventLoop).flatMapThrowing { snapshot in
-            guard snapshot.known else {
-                throw ProxyError(
-                    .unknownService, "no service named \"\(service)\" is registered with the control plane")
-            }
-            guard !snapshot.endpoints.isEmpty else {
-                throw ProxyError(.noEndpoints, "service \"\(service)\" has no endpoints")
-            }
-            let index = counter.withLockedValue {
-                $0 &+= 1; return $0
-            }
-            let endpoint = snapshot.endpoints[index % snapshot.endpoints.count]
-            return RoutedRequest(
-                head: head, endpoint: EndpointTarget(address: endpoint.address, identity: expected),
-                responseHeaders: [(Self.upstreamIdentityHeader, expected.uri)])
+        // policy: the destination's compiled client policy, read once for this request
+        let destination = policy.snapshot.destination(target.service)
+        // balancer: this loop's balancer for the destination picks among discovery's endpoints
+        let balancer = balancers[channel.eventLoop].balancer(for: target.service)
+        switch cache.lookup(target.service, on: channel.eventLoop) {
+        case .ready(let snapshot):
+            return Self.pick(snapshot, head: head, balancer: balancer, policy: destination)
+        case .pending(let future):
+            return .pending(
+                future.flatMapThrowing { snapshot in
+                    switch Self.pick(snapshot, head: head, balancer: balancer, policy: destination) {
+                    case .ready(let routed): return routed
+                    case .failed(let error): throw error
+                    case .pending: preconditionFailure("pick never waits")
+                    }
+                })
         }
     }
 
-    /// Splits absolute-form `http://authority/path` into its parts; origin-form keeps the Host header.
-    static func split(_ head: HTTPRequestHead) throws -> (authority: String?, path: String) {
-        if head.method == .CONNECT {
-            throw ProxyError(
-                .unsupportedRequest,
-                "CONNECT tunnels are not supported yet; send plain http:// requests through the proxy")
+    private static func pick(
+        _ snapshot: DiscoveredService, head: HTTPRequestHead, balancer: RoundRobinBalancer, policy: DestinationPolicy
+    ) -> RouteDecision {
+        guard snapshot.known else {
+            return .failed(
+                ProxyError(
+                    .unknownService, "no service named \"\(snapshot.service)\" is registered with the control plane"))
         }
-        let uri = head.uri
-        if uri.hasPrefix("/") { return (head.headers.first(name: "host"), uri) }
-        guard uri.lowercased().hasPrefix("http://") else {
-            throw ProxyError(
-                .invalidAuthority,
-                "request target \"\(uri)\" must be http://SERVICE/path (TLS is the mesh's job: send plain http)")
+        guard !snapshot.endpoints.isEmpty else {
+            return .failed(ProxyError(.noEndpoints, "service \"\(snapshot.service)\" has no endpoints"))
         }
-        let rest = uri.dropFirst(7)
-        let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        var path = String(rest[slash...])
-        if path.isEmpty { path = "/" } else if path.hasPrefix("?") { path = "/" + path }
-        return (String(rest[..<slash]), path)
-    }
-
-    static func service(from authority: String?) throws -> ServiceName {
-        guard var host = authority, !host.isEmpty else {
-            throw ProxyError(.invalidAuthority, "request names no destination: use http://SERVICE/path")
-        }
-        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
-        do { return try ServiceName(host.lowercased()) } catch {
-            throw ProxyError(.invalidAuthority, "\"\(host)\" is not a mesh service name: \(error.message)")
-        }
+        let endpoint = balancer.pick(snapshot.endpoints)
+        return .ready(
+            RoutedRequest(
+                head: head, endpoint: EndpointTarget(address: endpoint.address, identity: balancer.identity),
+                responseHeaders: [balancer.identityHeader], balancer: balancer, policy: policy))
     }
 }

@@ -5,17 +5,23 @@ import MeshCore
 import MeshPolicy
 import NIOConcurrencyHelpers
 
-/// The policy this sidecar runs: its slice of the mesh policy at one version. Every adopted version is written
-/// to `DATA/policy.json` (0600, atomic) before it is acknowledged, so a sidecar restarted while the control
-/// plane is down starts from its last good policy. A version it cannot apply is refused with the reason and
-/// the last good one stays in force.
+/// The policy this sidecar runs: its slice of the mesh policy at one version, compiled into the snapshot the
+/// data path reads. Every pushed document is read with the same strict rules as `meshctl validate` (so a field
+/// or kind this sidecar does not understand refuses the version instead of being silently dropped), compiled,
+/// written to `DATA/policy.json` (0600, atomic) and only then acknowledged. A version it cannot apply is refused
+/// with the reason and the last good one stays in force.
 final class SidecarPolicy: Sendable {
     struct Current: Sendable, Equatable {
         var version: UInt64 = 0
         var documents: [PolicyDocument] = []
     }
 
-    private let state: NIOLockedValueBox<Current>
+    private struct State {
+        var current: Current
+        var snapshot: PolicySnapshot
+    }
+
+    private let state: NIOLockedValueBox<State>
     private let path: String?
     let service: ServiceName
     let appProtocol: AppProtocol
@@ -29,10 +35,13 @@ final class SidecarPolicy: Sendable {
         self.path = path
         self.service = service
         self.appProtocol = appProtocol
-        var current = Current()
+        var state = State(current: Current(), snapshot: .empty(for: service))
         if let path, let bytes = try? SecureFiles.read(path) {
-            if let file = try? JSONDecoder().decode(File.self, from: Data(bytes)) {
-                current = Current(version: file.version, documents: file.documents)
+            if let file = try? JSONDecoder().decode(File.self, from: Data(bytes)),
+                let snapshot = try? PolicySnapshot.compile(
+                    version: file.version, documents: file.documents, for: service)
+            {
+                state = State(current: Current(version: file.version, documents: file.documents), snapshot: snapshot)
                 logger.notice(
                     "last known good policy loaded", metadata: ["version": "\(file.version)", "file": "\(path)"])
             } else {
@@ -41,21 +50,38 @@ final class SidecarPolicy: Sendable {
                     metadata: ["file": "\(path)"])
             }
         }
-        state = NIOLockedValueBox(current)
+        self.state = NIOLockedValueBox(state)
     }
 
-    var current: Current { state.withLockedValue { $0 } }
+    var current: Current { state.withLockedValue { $0.current } }
+
+    /// The compiled policy the data path reads (one lock to take the reference, once per request).
+    var snapshot: PolicySnapshot { state.withLockedValue { $0.snapshot } }
 
     /// Checks and adopts a pushed version: nil when applied (and persisted), else why not.
     func adopt(_ pushed: PushedPolicy) -> String? {
         var documents: [PolicyDocument] = []
-        for data in pushed.documents {
-            do { documents.append(try JSONDecoder().decode(PolicyDocument.self, from: data)) } catch {
+        for (index, data) in pushed.documents.enumerated() {
+            // JSON is YAML: the loader's strict reading reports unknown fields and kinds with their key paths.
+            let name = "version \(pushed.version) document \(index + 1)"
+            switch PolicyLoader.load(yaml: String(decoding: data, as: UTF8.self), file: name) {
+            case .success(let loaded) where loaded.count == 1:
+                documents.append(loaded[0].document)
+            case .success:
+                return "\(name): expected exactly one policy document"
+            case .failure(let errors):
+                let problems = errors.issues.map { "\($0.keyPath.isEmpty ? "" : "\($0.keyPath): ")\($0.message)" }
                 return
-                    "version \(pushed.version): a document this sidecar cannot read (\(error)); is it older than the control plane?"
+                    "\(name) cannot be applied by this sidecar (is it older than the control plane?): \(problems.joined(separator: "; "))"
             }
         }
         if let problem = conflict(in: documents) { return "version \(pushed.version): \(problem)" }
+        let snapshot: PolicySnapshot
+        do {
+            snapshot = try PolicySnapshot.compile(version: pushed.version, documents: documents, for: service)
+        } catch {
+            return "version \(pushed.version): \(error.message)"
+        }
         if let path {
             do {
                 let data = try JSONEncoder().encode(File(version: pushed.version, documents: documents))
@@ -64,7 +90,9 @@ final class SidecarPolicy: Sendable {
                 return "version \(pushed.version): cannot persist it to \(path) (\(error))"
             }
         }
-        state.withLockedValue { $0 = Current(version: pushed.version, documents: documents) }
+        state.withLockedValue {
+            $0 = State(current: Current(version: pushed.version, documents: documents), snapshot: snapshot)
+        }
         return nil
     }
 

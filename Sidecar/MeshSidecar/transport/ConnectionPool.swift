@@ -3,12 +3,13 @@ import NIOHTTP2
 
 /// Upstream connections per endpoint, for one event loop (and used only on it, so no locks). An endpoint
 /// that speaks HTTP/2 gets one shared connection and each request opens a stream on it; one that speaks
-/// HTTP/1.1 gets keep-alive connections, one exchange at a time. Either way a request receives a channel
-/// that takes `HTTPClientRequestPart`s and ends in an `UpstreamResponseHandler`.
+/// HTTP/1.1 gets keep-alive connections, one exchange at a time, of which the pool keeps as many idle as the
+/// endpoint's recent peak of concurrent exchanges (up to `maxIdlePerEndpoint`): steady load opens no new
+/// connections, and a burst's extra connections are let go once the burst has passed.
 final class ConnectionPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     private let connector: any UpstreamConnector
-    private var idle: [EndpointTarget: [any Channel]] = [:]
+    private var idle: [EndpointTarget: [UpstreamLease]] = [:]
     /// The HTTP/2 connection per endpoint that new streams go to.
     private var shared: [EndpointTarget: UpstreamConnection] = [:]
     /// A connect in flight to an endpoint not known to speak HTTP/1.1 only (new, or HTTP/2 last time):
@@ -16,53 +17,75 @@ final class ConnectionPool: @unchecked Sendable {
     private var connecting: [EndpointTarget: EventLoopFuture<UpstreamConnection>] = [:]
     /// What each endpoint's last new connection spoke: true for HTTP/2.
     private var speaksHTTP2: [EndpointTarget: Bool] = [:]
-    private let maxIdlePerEndpoint: Int
+    private var demand: [EndpointTarget: PoolDemand] = [:]
+    /// The most idle HTTP/1.1 connections kept per endpoint, whatever the peak.
+    let maxIdlePerEndpoint: Int
+    private let now: @Sendable () -> NIODeadline
 
-    init(eventLoop: any EventLoop, connector: any UpstreamConnector, maxIdlePerEndpoint: Int = 64) {
+    init(
+        eventLoop: any EventLoop, connector: any UpstreamConnector, maxIdlePerEndpoint: Int = 1024,
+        now: @escaping @Sendable () -> NIODeadline = { .now() }
+    ) {
         self.eventLoop = eventLoop
         self.connector = connector
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
+        self.now = now
     }
 
-    /// A channel for one exchange: a stream on a live HTTP/2 connection or an idle HTTP/1.1 connection
-    /// (`reused`), else one on a new connection.
-    func acquire(_ target: EndpointTarget) -> EventLoopFuture<(channel: any Channel, reused: Bool)> {
+    /// A lease for one exchange: an idle HTTP/1.1 connection at once, else a stream on a live HTTP/2 connection
+    /// or a new connection.
+    func acquire(_ target: EndpointTarget) -> Acquired {
         eventLoop.preconditionInEventLoop()
-        if let session = usableShared(target) { return session.openStream().map { ($0, true) } }
-        if let pending = connecting[target] { return stream(on: pending, target: target).map { ($0, false) } }
-        while let channel = idle[target]?.popLast() {
-            if channel.isActive { return eventLoop.makeSucceededFuture((channel, true)) }
+        if let session = usableShared(target) { return .pending(session.openStream(to: target, reused: true)) }
+        if let pending = connecting[target] { return .pending(stream(on: pending, target: target)) }
+        while let lease = idle[target]?.popLast() {
+            if lease.channel.isActive {
+                demand[target, default: PoolDemand()].acquired(at: now())
+                return .ready(lease)
+            }
         }
-        return connectFresh(target).map { ($0, false) }
+        return .pending(connectFresh(target))
     }
 
     /// For a replay after a reused connection failed: never an idle HTTP/1.1 connection (it may be just as
     /// stale), but a stream on an HTTP/2 connection that is live or being opened, so the requests of one
     /// failed connection move together to one new connection.
-    func acquireFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
+    func acquireFresh(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
         eventLoop.preconditionInEventLoop()
-        if let session = usableShared(target) { return session.openStream() }
+        if let session = usableShared(target) { return session.openStream(to: target, reused: false) }
         if let pending = connecting[target] { return stream(on: pending, target: target) }
         return connectFresh(target)
     }
 
     /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
-    func acquireForUpgrade(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
-        connector.connectForUpgrade(target, on: eventLoop).map(\.channel)
+    func acquireForUpgrade(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
+        connector.connectForUpgrade(target, on: eventLoop).flatMapThrowing { connection in
+            guard let http1 = connection.http1 else { preconditionFailure("upgrade connection without HTTP/1.1") }
+            return UpstreamLease(
+                channel: connection.channel, responses: http1.responses, target: target, reused: false,
+                httpHandlers: http1.http)
+        }
     }
 
     private func stream(on pending: EventLoopFuture<UpstreamConnection>, target: EndpointTarget)
-        -> EventLoopFuture<any Channel>
+        -> EventLoopFuture<UpstreamLease>
     {
         pending.flatMap { connection in
             guard let session = connection.http2 else { return self.connectFresh(target) }
-            return session.openStream()
+            return session.openStream(to: target, reused: false)
         }
     }
 
     /// Always on a new connection.
-    private func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<any Channel> {
-        let connection = connector.connect(target, on: eventLoop).map { connection in
+    private func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
+        let connection = connector.connect(target, on: eventLoop).flatMap { connection in
+            // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
+            guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
+            return session.ready.map { connection }.flatMapErrorThrowing { error in
+                connection.channel.close(promise: nil)
+                throw error
+            }
+        }.map { connection in
             (connection, self.adopt(connection, target: target))
         }
         if speaksHTTP2[target] != false, connecting[target] == nil {
@@ -71,33 +94,47 @@ final class ConnectionPool: @unchecked Sendable {
         }
         return connection.flatMap { connection, shared in
             guard let session = connection.http2 else {
-                return self.eventLoop.makeSucceededFuture(connection.channel)
+                guard let http1 = connection.http1 else { preconditionFailure("HTTP connection without a codec") }
+                self.demand[target, default: PoolDemand()].acquired(at: self.now())
+                return self.eventLoop.makeSucceededFuture(
+                    UpstreamLease(
+                        channel: connection.channel, responses: http1.responses, target: target, reused: false,
+                        httpHandlers: http1.http))
             }
-            let stream = session.openStream()
+            let stream = session.openStream(to: target, reused: false)
             if !shared {
                 // Another connection already serves this endpoint: this one carries its one stream and closes.
                 stream.whenComplete { result in
-                    guard case .success(let stream) = result else { return connection.channel.close(promise: nil) }
-                    stream.closeFuture.whenComplete { _ in connection.channel.close(promise: nil) }
+                    guard case .success(let lease) = result else { return connection.channel.close(promise: nil) }
+                    lease.channel.closeFuture.whenComplete { _ in connection.channel.close(promise: nil) }
                 }
             }
             return stream
         }
     }
 
-    /// Gives a channel back after an exchange. An HTTP/1.1 connection that can carry another request
-    /// waits in the idle list; an HTTP/2 stream closes itself when both sides ended, or is reset here.
-    func release(_ channel: any Channel, target: EndpointTarget, reusable: Bool) {
+    /// Gives a lease back after an exchange. An HTTP/1.1 connection that can carry another request waits
+    /// in the idle list while the endpoint's recent peak wants it; an HTTP/2 stream closes itself when both
+    /// sides ended, or is reset here.
+    func release(_ lease: UpstreamLease, reusable: Bool) {
         eventLoop.preconditionInEventLoop()
+        let channel = lease.channel
+        lease.responses.sink = nil
         if channel.parent != nil {
             if !reusable { channel.close(promise: nil) }
             return
         }
-        guard reusable, channel.isActive, idle[target, default: []].count < maxIdlePerEndpoint else {
+        let wanted = demand[lease.target, default: PoolDemand()].released(at: now())
+        guard reusable, lease.httpHandlers.count > 0, channel.isActive,
+            idle[lease.target, default: []].count < min(wanted, maxIdlePerEndpoint)
+        else {
             channel.close(promise: nil)
             return
         }
-        idle[target, default: []].append(channel)
+        idle[lease.target, default: []].append(
+            UpstreamLease(
+                channel: channel, responses: lease.responses, target: lease.target, reused: true,
+                httpHandlers: lease.httpHandlers))
     }
 
     var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } + shared.count }
@@ -119,7 +156,7 @@ final class ConnectionPool: @unchecked Sendable {
             // and a callback each time would grow its close future without bound).
             let channel = connection.channel
             channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-                self?.idle[target]?.removeAll { $0 === channel }
+                self?.idle[target]?.removeAll { $0.channel === channel }
             }
             return false
         }

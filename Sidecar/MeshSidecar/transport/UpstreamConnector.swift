@@ -19,10 +19,12 @@ enum UpstreamWire: Sendable {
     case negotiated
 }
 
-/// An open upstream connection: for HTTP/2, requests open streams through `http2`.
-struct UpstreamConnection: Sendable {
+/// An open upstream connection: for HTTP/2, requests open streams through `http2`; for HTTP/1.1, `http1` holds
+/// its client handlers.
+struct UpstreamConnection: @unchecked Sendable {
     let channel: any Channel
-    let http2: HTTP2Session?
+    var http2: HTTP2Session? = nil
+    var http1: HTTPClientSetup.Handlers? = nil
 }
 
 /// Opens a connection to an endpoint, ready for its wire: for mTLS, only once the handshake has completed
@@ -40,14 +42,13 @@ extension UpstreamConnection {
         let ops = channel.pipeline.syncOperations
         switch wire {
         case .bytes:
-            return UpstreamConnection(channel: channel, http2: nil)
+            return UpstreamConnection(channel: channel)
         case .http2:
             return UpstreamConnection(channel: channel, http2: try HTTP2ClientSetup.configure(channel))
         case .negotiated where alpn == "h2":
             return UpstreamConnection(channel: channel, http2: try HTTP2ClientSetup.configure(channel))
         case .http1, .negotiated:
-            try HTTPClientSetup.configure(ops)
-            return UpstreamConnection(channel: channel, http2: nil)
+            return UpstreamConnection(channel: channel, http1: try HTTPClientSetup.configure(ops))
         }
     }
 }
@@ -110,6 +111,7 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                     let ssl = try NIOSSLClientHandler(
                         context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback)
                     try channel.pipeline.syncOperations.addHandler(ssl)
+                    try channel.pipeline.syncOperations.addHandler(TLSRecordCoalescer())
                     try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
                 }
             }

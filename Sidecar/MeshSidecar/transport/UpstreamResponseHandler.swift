@@ -1,15 +1,26 @@
 import NIOCore
 import NIOHTTP1
 
-/// Last handler of an upstream connection: hands responses to the downstream exchange that leased the
-/// connection, and only reads while the downstream can take more (backpressure).
+/// What an upstream connection reports to the exchange that leased it (on the same event loop).
+protocol UpstreamResponseSink: AnyObject {
+    var downstreamWritable: Bool { get }
+    func upstreamRead(_ part: HTTPClientResponsePart)
+    func upstreamReadComplete()
+    func upstreamWritabilityChanged(_ writable: Bool)
+    /// The upstream connection failed or closed.
+    func upstreamClosed(_ error: (any Error)?)
+}
+
+/// Last handler of an upstream connection or stream: hands responses to the exchange that leased it, and reads
+/// only while the client can take more (backpressure). The pool hands it out with its channel, so nobody looks
+/// it up by type.
 final class UpstreamResponseHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
     /// The exchange using this connection; nil while pooled.
-    weak var sink: HTTPForwardingHandler?
+    weak var sink: (any UpstreamResponseSink)?
     private var context: ChannelHandlerContext?
     private var readPending = false
 
@@ -50,7 +61,7 @@ final class UpstreamResponseHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.read()
     }
 
-    /// Called when the downstream drained; resumes a held read.
+    /// Called when the client drained; resumes a held read.
     func resumeReading() {
         guard readPending, let context else { return }
         readPending = false
