@@ -50,11 +50,11 @@ import Testing
         #expect(m.requestBody(ByteBuffer(string: "held")).isNone, "body is held while routing")
         #expect(m.requestEnd(nil).isNone)
         _ = m.routed(upstream, to: endpoint, responseHeaders: [("x-mesh-upstream-identity", "spiffe://x")])
-        guard case .sendFirst(let parts) = m.attached(reused: false) else {
+        guard case .sendFirst(_, let parts) = m.attached(reused: false) else {
             Issue.record("nothing sent")
             return
         }
-        #expect(parts.count == 3, "head, held body and end go out together")
+        #expect(parts.count == 2, "the head goes out with the held body and end")
         guard case .writeHead(let response) = m.upstreamHead(ok(), at: t0 + .milliseconds(3)) else {
             Issue.record("no head")
             return
@@ -131,11 +131,11 @@ import Testing
             return
         }
         #expect(target == endpoint && finish.completion == nil, "a replay is not an exchange's end")
-        guard case .sendFirst(let parts) = m.attached(reused: false) else {
+        guard case .sendFirst(let replayed, let parts) = m.attached(reused: false) else {
             Issue.record("replay not sent")
             return
         }
-        #expect(parts.count == 2)
+        #expect(replayed.method == .GET && parts.count == 1, "head and end again")
         guard case .respond(let response, let last) = m.upstreamClosed(at: t0) else {
             Issue.record("a fresh connection's failure is not replayed")
             return
@@ -261,6 +261,53 @@ import Testing
             return
         }
         #expect(finish.closeAfter)
+    }
+
+    @Test func drainingSaysConnectionCloseAndReadsNothingAfterTheActiveRequest() {
+        var m = ExchangeStateMachine(direction: .inbound)
+        forward(&m, head(.POST))
+        #expect(m.quiesce().isNone)
+        #expect(m.wantsRead, "the active request is still read to its end")
+        _ = m.requestEnd(nil)
+        #expect(!m.wantsRead, "nothing after it")
+        #expect(m.requestHead(head(.GET, "/late"), at: t0).isNone, "a request after the drain began is not taken")
+        guard case .writeHead(let response) = m.upstreamHead(ok(), at: t0) else {
+            Issue.record("no head")
+            return
+        }
+        #expect(response.headers.first(name: "connection") == "close", "a pooling client must not reuse it")
+        guard case .writeEnd(_, let finish) = m.upstreamEnd(nil, at: t0) else {
+            Issue.record("no end")
+            return
+        }
+        #expect(finish.closeAfter)
+        #expect(m.nextPipelinedPart() == nil)
+    }
+
+    @Test func aClientPipeliningPastTheCapGetsWhatItQueuedAnsweredThenTheConnectionCloses() {
+        var m = ExchangeStateMachine(
+            direction: .outbound, limits: .init(pipelinedRequests: 2, heldBytes: 1024, pipelinedRequestsCap: 3))
+        forward(&m, head(.GET, "/0"))
+        _ = m.requestEnd(nil)
+        for i in 1...10 {
+            _ = m.requestHead(head(.GET, "/\(i)"), at: t0)
+            _ = m.requestEnd(nil)
+        }
+        _ = m.upstreamHead(ok(), at: t0)
+        _ = m.upstreamEnd(nil, at: t0)
+        var served: [String] = []
+        while case .head(let next)? = m.nextPipelinedPart() {
+            served.append(next.uri)
+            guard case .route(let upstream) = m.requestHead(next, at: t0) else { break }
+            _ = m.routed(upstream, to: endpoint, responseHeaders: [])
+            _ = m.attached(reused: false)
+            guard case .end(let trailers)? = m.nextPipelinedPart() else { break }
+            _ = m.requestEnd(trailers)
+            _ = m.upstreamHead(ok(), at: t0)
+            if case .writeEnd(_, let finish) = m.upstreamEnd(nil, at: t0), finish.closeAfter { break }
+        }
+        #expect(served == ["/1", "/2", "/3"], "the queued ones, in order, then no more")
+        #expect(!m.wantsRead && !m.isIdle, "closed")
     }
 
     @Test func aWebSocketUpgradeBecomesATunnel() {

@@ -39,6 +39,40 @@ import Testing
         return text
     }
 
+    /// Answers requests only when told (`answerNext`), like a slow route.
+    final class Held: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        var waiting: [ChannelHandlerContext] = []
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .end = unwrapInboundIn(data) { waiting.append(context) }
+        }
+        func answerNext() {
+            let context = waiting.removeFirst()
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .noContent))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    /// A bad request pipelined behind a good one is answered after it, not instead of it.
+    @Test func aParseErrorInAPipelinedRequestIsAnsweredInItsTurn() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let held = Held()
+        try HTTPServerSetup.configureSniffing(channel, limits: HTTPLimits()) { _, _ in held }
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        send(
+            channel,
+            "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nx-big: \(String(repeating: "a", count: 70_000))\r\n\r\n"
+        )
+        #expect(try response(channel).isEmpty, "nothing is answered before /slow")
+        held.answerNext()
+        let text = try response(channel)
+        #expect(text.hasPrefix("HTTP/1.1 204"), "\(text.prefix(80))")
+        #expect(text.contains("HTTP/1.1 431"), "then the error, in its turn")
+        #expect(!channel.isActive)
+    }
+
     @Test func oversizedHeadersGet431AndTheConnectionCloses() throws {
         let (channel, _) = try server()
         send(channel, "GET / HTTP/1.1\r\nHost: a\r\nx-big: \(String(repeating: "a", count: 70_000))\r\n\r\n")

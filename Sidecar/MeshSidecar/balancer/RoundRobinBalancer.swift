@@ -36,7 +36,14 @@ final class RoundRobinBalancer: @unchecked Sendable {
     func completed(_ completion: ExchangeCompletion) {
         completions += 1
         if !completion.endpointSucceeded { failures += 1 }
-        guard let address = completion.endpoint?.address, let count = inFlight[address] else { return }
+        if let endpoint = completion.endpoint { settle(endpoint.address) }
+    }
+
+    /// A pick whose exchange ended before it used the endpoint (the client left while discovery answered).
+    func abandoned(_ endpoint: EndpointTarget) { settle(endpoint.address) }
+
+    private func settle(_ address: HostPort) {
+        guard let count = inFlight[address] else { return }
         inFlight[address] = count > 1 ? count - 1 : nil
     }
 }

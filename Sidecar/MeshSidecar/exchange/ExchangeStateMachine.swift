@@ -14,6 +14,9 @@ struct ExchangeStateMachine {
         var pipelinedRequests = 16
         /// Bytes held while routing, or queued behind the active exchange, before reads stop.
         var heldBytes = 64 * 1024
+        /// Pipelined requests beyond which the client is abusive: one read can decode thousands of tiny
+        /// requests. The queued ones are answered, nothing more is taken, and the connection closes.
+        var pipelinedRequestsCap = 128
     }
 
     enum Action {
@@ -22,8 +25,8 @@ struct ExchangeStateMachine {
         case route(HTTPRequestHead)
         /// Lease a connection to the endpoint (of its own for an upgrade); answer with `attached` or `failed`.
         case acquire(EndpointTarget, upgrade: Bool)
-        /// Write the first parts of the request (head and all held so far) to the new upstream and flush.
-        case sendFirst([HTTPClientRequestPart])
+        /// Write the request's head and all parts held so far to the new upstream, and flush.
+        case sendFirst(HTTPRequestHead, [HTTPClientRequestPart])
         /// Write one more part to the attached upstream.
         case send(HTTPClientRequestPart, flush: Bool)
         /// Write a response head (1xx or final) to the client.
@@ -58,6 +61,8 @@ struct ExchangeStateMachine {
         let request: HTTPRequestHead
         let started: NIODeadline
         let upgrade: String?
+        /// The head as routed (rewritten for the upstream), and parts that arrived before a connection did.
+        var upstreamHead: HTTPRequestHead?
         var held: [HTTPClientRequestPart] = []
         var heldBytes = 0
         var requestEnded = false
@@ -89,7 +94,10 @@ struct ExchangeStateMachine {
     private var pipelined = CircularBuffer<HTTPServerRequestPart>()
     private var pipelinedHeads = 0
     private var pipelinedBytes = 0
+    /// Draining (or the client pipelined past the cap): the connection closes after the exchanges it has.
     private var quiescing = false
+    /// Pipelined requests are no longer taken.
+    private var refusing = false
     let direction: Direction
     let limits: Limits
 
@@ -101,10 +109,12 @@ struct ExchangeStateMachine {
     /// Whether the handler should read more from the client now.
     var wantsRead: Bool {
         if pipelinedHeads >= limits.pipelinedRequests || pipelinedBytes > limits.heldBytes { return false }
+        // Draining reads the active request to its end, and nothing after it.
         switch state {
-        case .routing(let e): return e.heldBytes <= limits.heldBytes
+        case .routing(let e): return e.heldBytes <= limits.heldBytes && !(quiescing && e.requestEnded)
+        case .forwarding(let e), .draining(let e): return !(quiescing && e.requestEnded)
+        case .idle: return !quiescing
         case .closed: return false
-        case .idle, .forwarding, .draining: return true
         }
     }
 
@@ -118,7 +128,17 @@ struct ExchangeStateMachine {
             break
         case .routing(let e), .forwarding(let e), .draining(let e):
             // Only a request whose predecessor has fully arrived can follow it (the decoder guarantees it).
-            guard e.requestEnded else { return closeNow() }
+            guard e.requestEnded else { return abort(at: now) }
+            guard !quiescing else {
+                // Draining, or over the cap: what was queued is answered, nothing more is taken.
+                refusing = true
+                return .none
+            }
+            guard pipelinedHeads < limits.pipelinedRequestsCap else {
+                quiescing = true
+                refusing = true
+                return .none
+            }
             pipelined.append(.head(head))
             pipelinedHeads += 1
             return .none
@@ -159,8 +179,10 @@ struct ExchangeStateMachine {
         case .idle, .closed:
             return .none
         case .routing, .forwarding, .draining:
-            pipelined.append(.body(buffer))
-            pipelinedBytes += buffer.readableBytes
+            if !refusing {
+                pipelined.append(.body(buffer))
+                pipelinedBytes += buffer.readableBytes
+            }
             return .none
         }
     }
@@ -179,13 +201,13 @@ struct ExchangeStateMachine {
             return .send(.end(trailers), flush: true)
         case .draining(let e) where !e.requestEnded:
             // The response went out before the request was done; now it is.
-            let close = !e.request.keepsConnection || quiescing
+            let close = !e.request.keepsConnection || (quiescing && pipelined.isEmpty)
             state = close ? .closed : .idle
             return .exchangeDone(close: close)
         case .idle, .closed:
             return .none
         case .routing, .forwarding, .draining:
-            pipelined.append(.end(trailers))
+            if !refusing { pipelined.append(.end(trailers)) }
             return .none
         }
     }
@@ -239,7 +261,7 @@ struct ExchangeStateMachine {
         guard case .routing(var e) = state else { return .none }
         e.endpoint = endpoint
         e.responseHeaders = responseHeaders
-        e.held.insert(.head(head), at: 0)
+        e.upstreamHead = head
         state = .routing(e)
         return .acquire(endpoint, upgrade: e.upgrade != nil)
     }
@@ -250,16 +272,17 @@ struct ExchangeStateMachine {
         e.reused = reused
         e.attempts += 1
         // Only a pooled connection can turn out to be stale, so only then is the request kept for a replay.
-        if reused, e.attempts == 1, case .head(let head) = e.held.first {
+        guard let head = e.upstreamHead else { preconditionFailure("attached before routed") }
+        if reused, e.attempts == 1 {
             var replay = ReplayBuffer(head: head)
-            for part in e.held.dropFirst() { replay.append(part) }
+            for part in e.held { replay.append(part) }
             e.replay = replay
         }
         let parts = e.held
         e.held = []
         e.heldBytes = 0
         state = .forwarding(e)
-        return .sendFirst(parts)
+        return .sendFirst(head, parts)
     }
 
     /// Routing, discovery or the connection failed before any response byte: the sidecar answers.
@@ -289,7 +312,10 @@ struct ExchangeStateMachine {
         // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
         if upstreamHead.status.code >= 200 {
             e.upstreamKeepAlive = upstreamHead.version.major >= 2 || upstreamHead.isKeepAlive
-            if !e.request.keepsConnection { headers.add(name: "connection", value: "close") }
+            if !e.request.keepsConnection || (quiescing && e.request.version.major == 1) {
+                // Draining: say so, so a pooling client does not send its next request into our close.
+                headers.replaceOrAdd(name: "connection", value: "close")
+            }
             e.responseStarted = now
             e.status = Int(upstreamHead.status.code)
         }
@@ -332,7 +358,7 @@ struct ExchangeStateMachine {
         }
         if e.reused, e.requestEnded, let parts = e.replay?.replayable {
             // A pooled connection the server had closed before it saw the request: send it again, once.
-            e.held = parts
+            e.held = Array(parts.dropFirst())
             e.replay = nil
             state = .routing(e)
             return .replay(endpoint, Finish(upstream: .release(reusable: false), completion: nil, closeAfter: false))
@@ -347,7 +373,7 @@ struct ExchangeStateMachine {
     private mutating func respond(
         with error: ProxyError, _ e: Exchange, upstream: Finish.Upstream, at now: NIODeadline
     ) -> Action {
-        let close = !e.request.keepsConnection
+        let close = !e.request.keepsConnection || (quiescing && pipelined.isEmpty)
         let response = ProxyErrorResponse.make(
             error, requestHeaders: e.request.headers, version: e.request.version, close: close)
         let status = Int(ProxyErrorResponse.status(for: error.cause).code)
@@ -382,6 +408,24 @@ struct ExchangeStateMachine {
     private mutating func closeNow() -> Action {
         state = .closed
         return .close
+    }
+
+    /// A client that broke the protocol mid-exchange: reset, giving up the upstream, with the one completion.
+    private mutating func abort(at now: NIODeadline) -> Action {
+        let previous = state
+        state = .closed
+        switch previous {
+        case .routing(let e):
+            return .reset(
+                Finish(upstream: .none, completion: completion(e, .downstreamClosed, at: now), closeAfter: true))
+        case .forwarding(let e):
+            return .reset(
+                Finish(
+                    upstream: .release(reusable: false), completion: completion(e, .downstreamClosed, at: now),
+                    closeAfter: true))
+        case .idle, .draining, .closed:
+            return .close
+        }
     }
 
     private func completion(_ e: Exchange, _ outcome: ExchangeCompletion.Outcome, at now: NIODeadline)

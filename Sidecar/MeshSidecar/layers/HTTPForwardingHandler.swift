@@ -27,6 +27,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var lease: UpstreamLease?
     private var balancer: RoundRobinBalancer?
     private var readPending = false
+    /// Set while pipelined requests are being fed: a request that finishes at once (a sidecar error) must not
+    /// start a nested feed per request.
+    private var feeding = false
 
     init(
         router: any RequestRouter, pool: ConnectionPool, direction: Direction, metrics: SidecarMetrics,
@@ -138,8 +141,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .acquire(let endpoint, let upgrade):
             let acquired = upgrade ? .pending(pool.acquireForUpgrade(endpoint)) : pool.acquire(endpoint)
             attach(acquired)
-        case .sendFirst(let parts):
+        case .sendFirst(let head, let parts):
             guard let lease else { preconditionFailure("sendFirst without a lease") }
+            lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
             for part in parts { lease.channel.write(part, promise: nil) }
             lease.channel.flush()
             resumeReadingIfWanted()
@@ -209,8 +213,14 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// The route step's answer: remember the balancer, and let the machine ask for a connection.
     private func use(_ routed: RoutedRequest) {
+        let action = machine.routed(routed.head, to: routed.endpoint, responseHeaders: routed.responseHeaders)
+        if case .none = action {
+            // The client left while discovery answered: the pick will see no completion.
+            routed.balancer?.abandoned(routed.endpoint)
+            return
+        }
         balancer = routed.balancer
-        perform(machine.routed(routed.head, to: routed.endpoint, responseHeaders: routed.responseHeaders))
+        perform(action)
     }
 
     private func attach(_ acquired: Acquired) {
@@ -230,8 +240,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     private func adopt(_ lease: UpstreamLease) {
         let action = machine.attached(reused: lease.reused)
         if case .releaseUnused = action {
-            // The client went away while we were connecting: give the connection back unused.
-            pool.release(lease, reusable: true)
+            // The client went away while we were connecting: an idle keep-alive connection goes back unused; a
+            // stream or a connection of its own (an upgrade) is closed.
+            pool.release(lease, reusable: lease.poolable)
             return
         }
         lease.responses.sink = self
@@ -262,7 +273,12 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Feeds the requests a client pipelined behind the finished exchange, then reads on if it may.
     private func nextPipelined() {
+        guard !feeding else { return }
+        feeding = true
         while let part = machine.nextPipelinedPart() { received(part) }
+        feeding = false
+        // Parts fed here did not come with a read-complete: send them on now.
+        lease?.channel.flush()
         resumeReadingIfWanted()
     }
 

@@ -45,7 +45,7 @@ enum HTTPServerSetup {
         try pipeline.addHandler(errors)
         try pipeline.addHandler(headWatcher)
         handlers += [errors, headWatcher]
-        // Last: once removed, it hands on any bytes the client sent after its upgrade request.
+        // Last: the decoder goes once everything behind it has (NIO's server decoder drops what follows).
         handlers.append(try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
         try pipeline.addHandler(forwarder(channel, .http1(httpHandlers: handlers)))
     }

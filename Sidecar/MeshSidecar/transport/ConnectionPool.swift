@@ -30,6 +30,22 @@ final class ConnectionPool: @unchecked Sendable {
         self.connector = connector
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
         self.now = now
+        // One sweep per pool (per event loop), not a timer per connection: after a burst, idle connections
+        // beyond what the recent peak wants are closed even if no request comes back to release one.
+        eventLoop.scheduleRepeatedTask(initialDelay: PoolDemand.window, delay: PoolDemand.window) { [weak self] _ in
+            self?.trimIdle()
+        }
+    }
+
+    private func trimIdle() {
+        let at = now()
+        for (target, leases) in idle where !leases.isEmpty {
+            let wanted = min(demand[target, default: PoolDemand()].wanted(at: at), maxIdlePerEndpoint)
+            guard leases.count > wanted else { continue }
+            // The oldest idle ones go (the list is used from its end).
+            for lease in leases.prefix(leases.count - wanted) { lease.channel.close(promise: nil) }
+            idle[target] = Array(leases.suffix(wanted))
+        }
     }
 
     /// A lease for one exchange: an idle HTTP/1.1 connection at once, else a stream on a live HTTP/2 connection
@@ -63,7 +79,7 @@ final class ConnectionPool: @unchecked Sendable {
             guard let http1 = connection.http1 else { preconditionFailure("upgrade connection without HTTP/1.1") }
             return UpstreamLease(
                 channel: connection.channel, responses: http1.responses, target: target, reused: false,
-                httpHandlers: http1.http)
+                httpHandlers: http1.http, poolable: false)
         }
     }
 
@@ -122,6 +138,10 @@ final class ConnectionPool: @unchecked Sendable {
         lease.responses.sink = nil
         if channel.parent != nil {
             if !reusable { channel.close(promise: nil) }
+            return
+        }
+        guard lease.poolable else {
+            channel.close(promise: nil)
             return
         }
         let wanted = demand[lease.target, default: PoolDemand()].released(at: now())

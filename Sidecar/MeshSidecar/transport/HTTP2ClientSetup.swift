@@ -56,7 +56,10 @@ struct HTTP2Session: Sendable {
                 try ops.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
                 try ops.addHandler(responses)
             }
-        }.map { UpstreamLease(channel: $0, responses: responses, target: target, reused: reused, httpHandlers: []) }
+        }.map {
+            UpstreamLease(
+                channel: $0, responses: responses, target: target, reused: reused, httpHandlers: [], poolable: false)
+        }
     }
 
 }

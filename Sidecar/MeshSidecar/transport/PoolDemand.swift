@@ -20,8 +20,13 @@ struct PoolDemand {
 
     /// One exchange gave its connection back; returns how many idle connections the pool should keep.
     mutating func released(at now: NIODeadline) -> Int {
-        roll(now)
         inUse = max(0, inUse - 1)
+        return wanted(at: now)
+    }
+
+    /// How many idle connections the pool should keep now.
+    mutating func wanted(at now: NIODeadline) -> Int {
+        roll(now)
         return max(Self.floor, currentPeak, previousPeak)
     }
 

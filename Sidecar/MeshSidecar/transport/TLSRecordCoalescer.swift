@@ -4,7 +4,8 @@ import NIOCore
 /// 16 KiB, so that a flush becomes one TLS record: NIOSSL seals every buffer it is given as a record of its own,
 /// and the HTTP codecs write a head, a body and an end (or HTTP/2 frame headers and payloads) separately — a
 /// small response was 3 records where 1 does (as Envoy and nginx do). Nothing waits: a flush goes out at once.
-final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
+final class TLSRecordCoalescer: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     static let recordSize = 16 * 1024
@@ -24,6 +25,7 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
         guard first.readableBytes + buffer.readableBytes <= Self.recordSize else {
             writePending(context)
             pending = buffer
+            merged = false
             self.promise = promise
             return
         }
@@ -42,6 +44,15 @@ final class TLSRecordCoalescer: ChannelOutboundHandler, RemovableChannelHandler 
     func flush(context: ChannelHandlerContext) {
         writePending(context)
         context.flush()
+    }
+
+    /// The connection died beneath us: a held write can no longer go anywhere.
+    func channelInactive(context: ChannelHandlerContext) {
+        let promise = self.promise
+        pending = nil
+        self.promise = nil
+        promise?.fail(ChannelError.ioOnClosedChannel)
+        context.fireChannelInactive()
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {

@@ -10,6 +10,8 @@ struct UpstreamLease {
     let reused: Bool
     /// The HTTP/1.1 client handlers, which step aside when the connection becomes a tunnel (empty for a stream).
     let httpHandlers: [any RemovableChannelHandler]
+    /// A keep-alive connection the pool may keep (not a stream, not a connection of its own for an upgrade).
+    var poolable: Bool = true
 }
 
 /// A lease available at once (an idle connection), or once a connection or stream opens.
