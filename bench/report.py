@@ -141,7 +141,7 @@ for t in pairs:
     w(f"| {LABEL[t]} | {', '.join(mib(k) for k in i['per_proxy_kib'])} | {pss} | {uss} | {peak} |")
 w("")
 
-w("## Targets (Meshwork pair vs Envoy pair, same run)")
+w("## [2/9] targets (Meshwork pair vs Envoy pair, same run; superseded by the [4/13] targets below)")
 w("")
 w("| target | measured | |")
 w("|---|---|---|")

@@ -8,7 +8,8 @@
 #             connections is "the Envoy comparison");
 #   nginx     nginx (1 worker each), HTTP/1.1 keep-alive between them: the cheapest reference (CA check only).
 # Then syscalls per request per proxy (strace -c), allocations per request (heaptrack, Meshwork and nginx),
-# optionally instructions per request (callgrind), and the control plane at scale.
+# optionally instructions per request (callgrind; note: Debian 12's valgrind 3.19 gives up on the Swift release binary's
+# DWARF 5 debug info, seen 2026-11-29, so the Meshwork rows then say "no number"), and the control plane at scale.
 # Writes BENCHMARKS.md (and the raw numbers to .build-bench/results.jsonl). Bounded: every load stops by itself.
 #
 # Environment (defaults in brackets): BENCH_SECONDS [8] per closed-loop and h2 load; BENCH_SIDECARS
