@@ -18,6 +18,14 @@ final class ConnectionPool: @unchecked Sendable {
     /// What each endpoint's last new connection spoke: true for HTTP/2.
     private var speaksHTTP2: [EndpointTarget: Bool] = [:]
     private var demand: [EndpointTarget: PoolDemand] = [:]
+    /// New connections being opened per endpoint, and requests to an HTTP/1.1 endpoint waiting for a connection
+    /// (given back, or newly opened) because enough are being opened already.
+    private var connectsInFlight: [EndpointTarget: Int] = [:]
+    private var waiting: [EndpointTarget: CircularBuffer<EventLoopPromise<UpstreamLease>>] = [:]
+    /// At most this many handshakes at once per endpoint: a burst from cold used to open a connection (a full TLS
+    /// handshake on this one event loop) per concurrent request — 64 of them, 80 ms of added p99 at 3000 req/s —
+    /// where most requests are better served by a connection given back a millisecond later.
+    static let maxConnectsInFlight = 4
     /// The most idle HTTP/1.1 connections kept per endpoint, whatever the peak.
     let maxIdlePerEndpoint: Int
     private let now: @Sendable () -> NIODeadline
@@ -60,7 +68,21 @@ final class ConnectionPool: @unchecked Sendable {
                 return .ready(lease)
             }
         }
+        if speaksHTTP2[target] == false, connectsInFlight[target, default: 0] >= Self.maxConnectsInFlight {
+            let waiter = eventLoop.makePromise(of: UpstreamLease.self)
+            waiting[target, default: []].append(waiter)
+            return .pending(waiter.futureResult)
+        }
         return .pending(connectFresh(target))
+    }
+
+    /// Starts connections for waiting requests while fewer than the limit are being opened.
+    private func serveWaiters(_ target: EndpointTarget) {
+        while connectsInFlight[target, default: 0] < Self.maxConnectsInFlight,
+            let waiter = waiting[target]?.popFirst()
+        {
+            connectFresh(target).cascade(to: waiter)
+        }
     }
 
     /// For a replay after a reused connection failed: never an idle HTTP/1.1 connection (it may be just as
@@ -94,6 +116,7 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// Always on a new connection.
     private func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
+        connectsInFlight[target, default: 0] += 1
         let connection = connector.connect(target, on: eventLoop).flatMap { connection in
             // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
             guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
@@ -103,6 +126,10 @@ final class ConnectionPool: @unchecked Sendable {
             }
         }.map { connection in
             (connection, self.adopt(connection, target: target))
+        }
+        connection.whenComplete { _ in
+            self.connectsInFlight[target, default: 1] -= 1
+            self.serveWaiters(target)
         }
         if speaksHTTP2[target] != false, connecting[target] == nil {
             connecting[target] = connection.map(\.0)
@@ -145,10 +172,19 @@ final class ConnectionPool: @unchecked Sendable {
             return
         }
         let wanted = demand[lease.target, default: PoolDemand()].released(at: now())
-        guard reusable, lease.httpHandlers.count > 0, channel.isActive,
-            idle[lease.target, default: []].count < min(wanted, maxIdlePerEndpoint)
-        else {
+        let usable = reusable && lease.httpHandlers.count > 0 && channel.isActive
+        if usable, let waiter = waiting[lease.target]?.popFirst() {
+            // A request is waiting for a connection: this one, at once.
+            demand[lease.target, default: PoolDemand()].acquired(at: now())
+            waiter.succeed(
+                UpstreamLease(
+                    channel: channel, responses: lease.responses, target: lease.target, reused: true,
+                    httpHandlers: lease.httpHandlers))
+            return
+        }
+        guard usable, idle[lease.target, default: []].count < min(wanted, maxIdlePerEndpoint) else {
             channel.close(promise: nil)
+            serveWaiters(lease.target)
             return
         }
         idle[lease.target, default: []].append(
