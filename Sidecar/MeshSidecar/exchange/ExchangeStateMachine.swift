@@ -9,54 +9,6 @@ import NIOHTTP1
 /// queue of our own (NIO's pipelining helper would toggle read interest on every request); reads stop only
 /// while that queue or a request body held during routing is over its bound.
 struct ExchangeStateMachine {
-    struct Limits {
-        /// Pipelined requests (heads) kept before reads stop.
-        var pipelinedRequests = 16
-        /// Bytes held while routing, or queued behind the active exchange, before reads stop.
-        var heldBytes = 64 * 1024
-        /// Pipelined requests beyond which the client is abusive: one read can decode thousands of tiny
-        /// requests. The queued ones are answered, nothing more is taken, and the connection closes.
-        var pipelinedRequestsCap = 128
-    }
-
-    enum Action {
-        case none
-        /// Route this (hop-by-hop-stripped, HTTP/1.1) head; answer with `routed` or `failed`.
-        case route(HTTPRequestHead)
-        /// Lease a connection to the endpoint (of its own for an upgrade); answer with `attached` or `failed`.
-        case acquire(EndpointTarget, upgrade: Bool)
-        /// Write the request's head and all parts held so far to the new upstream, and flush.
-        case sendFirst(HTTPRequestHead, [HTTPClientRequestPart])
-        /// Write one more part to the attached upstream.
-        case send(HTTPClientRequestPart, flush: Bool)
-        /// Write a response head (1xx or final) to the client.
-        case writeHead(HTTPResponseHead)
-        case writeBody(ByteBuffer)
-        /// The last part of the response (the upstream's, or the sidecar's own error response), then `finish`.
-        case writeEnd(HTTPHeaders?, Finish)
-        case respond(ProxyErrorResponse.Response, Finish)
-        /// Release the dead upstream and lease a new connection to the same endpoint; answer with `attached`.
-        case replay(EndpointTarget, Finish)
-        /// Turn the downstream and the upstream into a byte tunnel (after the 101's end was written).
-        case splice(Finish)
-        /// Close the client's connection (or reset its stream): a response started and cannot be completed.
-        case reset(Finish)
-        /// A connection arrived for an exchange that is gone: give it back unused.
-        case releaseUnused
-        /// A request finished after its response: the exchange is over (close the connection if `close`).
-        case exchangeDone(close: Bool)
-        case close
-    }
-
-    /// What follows the last response write: the upstream's fate, the completion event, and the connection's.
-    struct Finish {
-        enum Upstream { case none, release(reusable: Bool) }
-        var upstream: Upstream
-        var completion: ExchangeCompletion?
-        /// Close the client connection once the write is done.
-        var closeAfter: Bool
-    }
-
     private struct Exchange {
         let request: HTTPRequestHead
         let started: NIODeadline
