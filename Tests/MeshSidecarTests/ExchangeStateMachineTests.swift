@@ -182,6 +182,21 @@ import Testing
         #expect(m.attached(reused: true).isReleaseUnused, "a connection arriving late goes back unused")
     }
 
+    @Test func aHeadInsideARequestBodyResetsTheExchangeWithItsOneCompletion() {
+        var m = ExchangeStateMachine(direction: .outbound)
+        forward(&m, head(.POST))
+        guard case .reset(let finish) = m.requestHead(head(.GET, "/smuggled"), at: t0) else {
+            Issue.record("not reset")
+            return
+        }
+        #expect(finish.closeAfter && finish.completion?.outcome == .downstreamClosed)
+        guard case .release(reusable: false) = finish.upstream else {
+            Issue.record("a half-sent upstream must not be pooled")
+            return
+        }
+        #expect(m.downstreamClosed(at: t0).isNone, "the close that follows completes nothing more")
+    }
+
     @Test func oneXXPassesAndOnlyTheFinalHeadCounts() {
         var m = ExchangeStateMachine(direction: .outbound)
         forward(&m, head(.POST))

@@ -187,22 +187,7 @@ struct ExchangeStateMachine {
         return .none
     }
 
-    mutating func downstreamClosed(at now: NIODeadline) -> Action {
-        let previous = state
-        state = .closed
-        switch previous {
-        case .routing(let e):
-            return .reset(
-                Finish(upstream: .none, completion: completion(e, .downstreamClosed, at: now), closeAfter: false))
-        case .forwarding(let e):
-            return .reset(
-                Finish(
-                    upstream: .release(reusable: false), completion: completion(e, .downstreamClosed, at: now),
-                    closeAfter: false))
-        case .idle, .draining, .closed:
-            return .none
-        }
-    }
+    mutating func downstreamClosed(at now: NIODeadline) -> Action { cutShort(at: now, close: false) ?? .none }
 
     // MARK: route and lease
 
@@ -363,20 +348,24 @@ struct ExchangeStateMachine {
     }
 
     /// A client that broke the protocol mid-exchange: reset, giving up the upstream, with the one completion.
-    private mutating func abort(at now: NIODeadline) -> Action {
+    private mutating func abort(at now: NIODeadline) -> Action { cutShort(at: now, close: true) ?? .close }
+
+    /// The client is gone (or must go) while an exchange is routing or forwarding: the exchange completes as
+    /// `downstreamClosed` and a half-used upstream is never reused. nil when no exchange was active.
+    private mutating func cutShort(at now: NIODeadline, close: Bool) -> Action? {
         let previous = state
         state = .closed
         switch previous {
         case .routing(let e):
             return .reset(
-                Finish(upstream: .none, completion: completion(e, .downstreamClosed, at: now), closeAfter: true))
+                Finish(upstream: .none, completion: completion(e, .downstreamClosed, at: now), closeAfter: close))
         case .forwarding(let e):
             return .reset(
                 Finish(
                     upstream: .release(reusable: false), completion: completion(e, .downstreamClosed, at: now),
-                    closeAfter: true))
+                    closeAfter: close))
         case .idle, .draining, .closed:
-            return .close
+            return nil
         }
     }
 
