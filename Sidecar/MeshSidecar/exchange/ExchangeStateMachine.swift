@@ -9,30 +9,6 @@ import NIOHTTP1
 /// queue of our own (NIO's pipelining helper would toggle read interest on every request); reads stop only
 /// while that queue or a request body held during routing is over its bound.
 struct ExchangeStateMachine {
-    private struct Exchange {
-        let request: HTTPRequestHead
-        let started: NIODeadline
-        let upgrade: String?
-        /// The head as routed (rewritten for the upstream), and parts that arrived before a connection did.
-        var upstreamHead: HTTPRequestHead?
-        var held: [HTTPClientRequestPart] = []
-        var heldBytes = 0
-        var requestEnded = false
-        var requestBytes = 0
-        var replay: ReplayBuffer?
-        var endpoint: EndpointTarget?
-        var responseHeaders: [(String, String)] = []
-        var reused = false
-        var attempts = 0
-        var responseStarted: NIODeadline?
-        var status = 0
-        var responseBytes = 0
-        var upstreamKeepAlive = true
-        var switchingProtocols = false
-        /// gRPC status fields moved from a trailers-only head to the trailers.
-        var statusTrailers: HTTPHeaders?
-    }
-
     private enum State {
         case idle
         case routing(Exchange)
@@ -40,12 +16,12 @@ struct ExchangeStateMachine {
         /// The response is complete; the rest of the request body is read and dropped.
         case draining(Exchange)
         case closed
+        /// Only while an event mutates the exchange it took out, so its buffers are not copied on write.
+        case modifying
     }
 
     private var state = State.idle
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
-    private var pipelinedHeads = 0
-    private var pipelinedBytes = 0
+    private var pipelined = PipelinedRequests()
     /// Draining (or the client pipelined past the cap): the connection closes after the exchanges it has.
     private var quiescing = false
     /// Pipelined requests are no longer taken.
@@ -60,13 +36,13 @@ struct ExchangeStateMachine {
 
     /// Whether the handler should read more from the client now.
     var wantsRead: Bool {
-        if pipelinedHeads >= limits.pipelinedRequests || pipelinedBytes > limits.heldBytes { return false }
+        if pipelined.heads >= limits.pipelinedRequests || pipelined.bytes > limits.heldBytes { return false }
         // Draining reads the active request to its end, and nothing after it.
         switch state {
         case .routing(let e): return e.heldBytes <= limits.heldBytes && !(quiescing && e.requestEnded)
         case .forwarding(let e), .draining(let e): return !(quiescing && e.requestEnded)
         case .idle: return !quiescing
-        case .closed: return false
+        case .closed, .modifying: return false
         }
     }
 
@@ -86,80 +62,61 @@ struct ExchangeStateMachine {
                 refusing = true
                 return .none
             }
-            guard pipelinedHeads < limits.pipelinedRequestsCap else {
+            guard pipelined.heads < limits.pipelinedRequestsCap else {
                 quiescing = true
                 refusing = true
                 return .none
             }
             pipelined.append(.head(head))
-            pipelinedHeads += 1
             return .none
-        case .closed:
+        case .closed, .modifying:
             return .none
         }
-        let exchange = Exchange(
-            request: head, started: now, upgrade: head.version.major == 1 ? HopByHopHeaders.upgrade(head.headers) : nil)
+        let exchange = Exchange(request: head, started: now)
         if head.headers[canonicalForm: "host"].count > 1 {
             // Two Hosts name two destinations; peers disagree on which wins (RFC 9112 §3.2: respond 400).
             state = .routing(exchange)
             return failed(ProxyError(.malformedRequest, "request has more than one Host header"), at: now)
         }
-        var upstream = head
-        HopByHopHeaders.strip(&upstream.headers)
-        if let upgrade = exchange.upgrade { HopByHopHeaders.restoreUpgrade(upgrade, in: &upstream.headers) }
-        // Every upstream hop is HTTP/1.1 or an HTTP/2 stream (whose codec ignores the version).
-        upstream.version = .http1_1
         state = .routing(exchange)
-        return .route(upstream)
+        return .route(exchange.headToRoute)
     }
 
     mutating func requestBody(_ buffer: ByteBuffer) -> Action {
-        switch state {
-        case .routing(var e) where !e.requestEnded:
-            e.requestBytes += buffer.readableBytes
-            e.heldBytes += buffer.readableBytes
-            e.held.append(.body(.byteBuffer(buffer)))
-            state = .routing(e)
-            return .none
-        case .forwarding(var e) where !e.requestEnded:
-            e.requestBytes += buffer.readableBytes
-            e.replay?.append(.body(.byteBuffer(buffer)))
-            state = .forwarding(e)
-            return .send(.body(.byteBuffer(buffer)), flush: false)
-        case .draining(let e) where !e.requestEnded:
-            return .none
-        case .idle, .closed:
-            return .none
-        case .routing, .forwarding, .draining:
-            if !refusing {
-                pipelined.append(.body(buffer))
-                pipelinedBytes += buffer.readableBytes
-            }
-            return .none
-        }
+        requestPart(.body(.byteBuffer(buffer)), pipelined: .body(buffer))
     }
 
     mutating func requestEnd(_ trailers: HTTPHeaders?) -> Action {
+        requestPart(.end(trailers), pipelined: .end(trailers))
+    }
+
+    /// A body part or the request's end: held while routing, sent on while forwarding, dropped while draining
+    /// (where the end finishes the exchange), queued if it belongs to a pipelined request.
+    private mutating func requestPart(_ part: HTTPClientRequestPart, pipelined queued: HTTPServerRequestPart)
+        -> Action
+    {
+        let isEnd = if case .end = part { true } else { false }
         switch state {
         case .routing(var e) where !e.requestEnded:
-            e.requestEnded = true
-            e.held.append(.end(trailers))
+            state = .modifying
+            e.received(part, holding: true)
             state = .routing(e)
             return .none
         case .forwarding(var e) where !e.requestEnded:
-            e.requestEnded = true
-            e.replay?.append(.end(trailers))
+            state = .modifying
+            e.received(part, holding: false)
             state = .forwarding(e)
-            return .send(.end(trailers), flush: true)
+            return .send(part, flush: isEnd)
         case .draining(let e) where !e.requestEnded:
+            guard isEnd else { return .none }
             // The response went out before the request was done; now it is.
-            let close = !e.request.keepsConnection || (quiescing && pipelined.isEmpty)
+            let close = closesAfter(e)
             state = close ? .closed : .idle
             return .exchangeDone(close: close)
-        case .idle, .closed:
+        case .idle, .closed, .modifying:
             return .none
         case .routing, .forwarding, .draining:
-            if !refusing { pipelined.append(.end(trailers)) }
+            if !refusing { pipelined.append(queued) }
             return .none
         }
     }
@@ -169,21 +126,18 @@ struct ExchangeStateMachine {
         switch state {
         case .idle: break
         case .routing(let e), .forwarding(let e), .draining(let e): if e.requestEnded { return nil }
-        case .closed: return nil
+        case .closed, .modifying: return nil
         }
-        guard let part = pipelined.popFirst() else { return nil }
-        switch part {
-        case .head: pipelinedHeads -= 1
-        case .body(let b): pipelinedBytes -= b.readableBytes
-        case .end: break
-        }
-        return part
+        return pipelined.popFirst()
     }
 
     /// The server is draining: finish the active exchange, then close.
     mutating func quiesce() -> Action {
         quiescing = true
-        if case .idle = state, pipelined.isEmpty { return closeNow() }
+        if case .idle = state, pipelined.isEmpty {
+            state = .closed
+            return .close
+        }
         return .none
     }
 
@@ -227,7 +181,7 @@ struct ExchangeStateMachine {
         switch state {
         case .routing(let e): return respond(with: error, e, upstream: .none, at: now)
         case .forwarding(let e): return respond(with: error, e, upstream: .release(reusable: false), at: now)
-        case .idle, .draining, .closed: return .none
+        case .idle, .draining, .closed, .modifying: return .none
         }
     }
 
@@ -235,29 +189,10 @@ struct ExchangeStateMachine {
 
     mutating func upstreamHead(_ upstreamHead: HTTPResponseHead, at now: NIODeadline) -> Action {
         guard case .forwarding(var e) = state else { return .none }
-        var headers = upstreamHead.headers
-        HopByHopHeaders.strip(&headers)
-        for (name, value) in e.responseHeaders { headers.replaceOrAdd(name: name, value: value) }
-        e.statusTrailers = GRPCTrailersOnly.split(&headers)
-        // Any response byte means the request reached the app: never replay it from here on.
-        e.replay?.discard()
-        if let upgrade = e.upgrade, upstreamHead.status == .switchingProtocols {
-            // Accepted: Connection/Upgrade go back on; after the response's end the two connections become a tunnel.
-            HopByHopHeaders.restoreUpgrade(upstreamHead.headers.first(name: "upgrade") ?? upgrade, in: &headers)
-            e.switchingProtocols = true
-        }
-        // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
-        if upstreamHead.status.code >= 200 {
-            e.upstreamKeepAlive = upstreamHead.version.major >= 2 || upstreamHead.isKeepAlive
-            if !e.request.keepsConnection || (quiescing && e.request.version.major == 1) {
-                // Draining: say so, so a pooling client does not send its next request into our close.
-                headers.replaceOrAdd(name: "connection", value: "close")
-            }
-            e.responseStarted = now
-            e.status = Int(upstreamHead.status.code)
-        }
+        state = .modifying
+        let head = e.responseHead(for: upstreamHead, at: now, closing: quiescing)
         state = .forwarding(e)
-        return .writeHead(HTTPResponseHead(version: e.request.version, status: upstreamHead.status, headers: headers))
+        return .writeHead(head)
     }
 
     mutating func upstreamBody(_ buffer: ByteBuffer) -> Action {
@@ -272,12 +207,11 @@ struct ExchangeStateMachine {
         if e.switchingProtocols {
             state = .closed
             return .splice(
-                Finish(upstream: .none, completion: completion(e, .upgraded, at: now), closeAfter: false))
+                Finish(upstream: .none, completion: e.completion(.upgraded, direction, at: now), closeAfter: false))
         }
-        // An upgrade's connection was its own (and may be half-switched): never reused.
-        let reusable = e.requestEnded && e.upstreamKeepAlive && e.upgrade == nil
         let finish = Finish(
-            upstream: .release(reusable: reusable), completion: completion(e, .responded(status: e.status), at: now),
+            upstream: .release(reusable: e.upstreamReusable),
+            completion: e.completion(.responded(status: e.status), direction, at: now),
             closeAfter: false)
         return .writeEnd(GRPCTrailersOnly.merge(e.statusTrailers, into: trailers), settle(e, finish))
     }
@@ -291,7 +225,7 @@ struct ExchangeStateMachine {
             return .reset(
                 Finish(
                     upstream: .release(reusable: false),
-                    completion: completion(e, .upstreamReset(status: e.status), at: now), closeAfter: true))
+                    completion: e.completion(.upstreamReset(status: e.status), direction, at: now), closeAfter: true))
         }
         if e.reused, e.requestEnded, let parts = e.replay?.replayable {
             // A pooled connection the server had closed before it saw the request: send it again, once.
@@ -310,13 +244,12 @@ struct ExchangeStateMachine {
     private mutating func respond(
         with error: ProxyError, _ e: Exchange, upstream: Finish.Upstream, at now: NIODeadline
     ) -> Action {
-        let close = !e.request.keepsConnection || (quiescing && pipelined.isEmpty)
+        let close = closesAfter(e)
         let response = ProxyErrorResponse.make(
             error, requestHeaders: e.request.headers, version: e.request.version, close: close)
         let status = Int(ProxyErrorResponse.status(for: error.cause).code)
-        var finish = Finish(
-            upstream: upstream, completion: completion(e, .failed(error.cause, status: status), at: now),
-            closeAfter: close)
+        let completion = e.completion(.failed(error.cause, status: status), direction, at: now)
+        let finish = Finish(upstream: upstream, completion: completion, closeAfter: close)
         if close {
             state = .closed
             return .respond(response, finish)
@@ -324,8 +257,7 @@ struct ExchangeStateMachine {
         var ended = e
         ended.held = []
         ended.heldBytes = 0
-        finish = settle(ended, finish)
-        return .respond(response, finish)
+        return .respond(response, settle(ended, finish))
     }
 
     /// After the response's end: the next request, draining the rest of this one, or closing.
@@ -333,7 +265,7 @@ struct ExchangeStateMachine {
         var finish = finish
         if !e.requestEnded {
             state = .draining(e)
-        } else if !e.request.keepsConnection || (quiescing && pipelined.isEmpty) {
+        } else if closesAfter(e) {
             state = .closed
             finish.closeAfter = true
         } else {
@@ -342,10 +274,9 @@ struct ExchangeStateMachine {
         return finish
     }
 
-    private mutating func closeNow() -> Action {
-        state = .closed
-        return .close
-    }
+    /// Whether the connection closes once `e` is done: the client asked for it, or the server is draining and no
+    /// request is queued behind it.
+    private func closesAfter(_ e: Exchange) -> Bool { !e.request.keepsConnection || (quiescing && pipelined.isEmpty) }
 
     /// A client that broke the protocol mid-exchange: reset, giving up the upstream, with the one completion.
     private mutating func abort(at now: NIODeadline) -> Action { cutShort(at: now, close: true) ?? .close }
@@ -353,33 +284,16 @@ struct ExchangeStateMachine {
     /// The client is gone (or must go) while an exchange is routing or forwarding: the exchange completes as
     /// `downstreamClosed` and a half-used upstream is never reused. nil when no exchange was active.
     private mutating func cutShort(at now: NIODeadline, close: Bool) -> Action? {
-        let previous = state
-        state = .closed
-        switch previous {
-        case .routing(let e):
-            return .reset(
-                Finish(upstream: .none, completion: completion(e, .downstreamClosed, at: now), closeAfter: close))
-        case .forwarding(let e):
-            return .reset(
-                Finish(
-                    upstream: .release(reusable: false), completion: completion(e, .downstreamClosed, at: now),
-                    closeAfter: close))
-        case .idle, .draining, .closed:
+        let (exchange, upstream): (Exchange, Finish.Upstream)
+        switch state {
+        case .routing(let e): (exchange, upstream) = (e, .none)
+        case .forwarding(let e): (exchange, upstream) = (e, .release(reusable: false))
+        case .idle, .draining, .closed, .modifying:
+            state = .closed
             return nil
         }
+        state = .closed
+        let completion = exchange.completion(.downstreamClosed, direction, at: now)
+        return .reset(Finish(upstream: upstream, completion: completion, closeAfter: close))
     }
-
-    private func completion(_ e: Exchange, _ outcome: ExchangeCompletion.Outcome, at now: NIODeadline)
-        -> ExchangeCompletion
-    {
-        ExchangeCompletion(
-            direction: direction, outcome: outcome, started: e.started, responseStarted: e.responseStarted, ended: now,
-            requestBytes: e.requestBytes, responseBytes: e.responseBytes, endpoint: e.endpoint, attempts: e.attempts)
-    }
-}
-
-extension HTTPRequestHead {
-    /// Whether the downstream connection stays open after this exchange. An HTTP/2 stream (version 2) is
-    /// one exchange by nature and its connection is not ours to close.
-    var keepsConnection: Bool { version.major >= 2 || isKeepAlive }
 }

@@ -172,7 +172,7 @@ final class ConnectionPool: @unchecked Sendable {
             return
         }
         let wanted = demand[lease.target, default: PoolDemand()].released(at: now())
-        let usable = reusable && lease.httpHandlers.count > 0 && channel.isActive
+        let usable = reusable && channel.isActive
         if usable, let waiter = waiting[lease.target]?.popFirst() {
             // A request is waiting for a connection: this one, at once.
             demand[lease.target, default: PoolDemand()].acquired(at: now())

@@ -1,0 +1,106 @@
+import NIOCore
+import NIOHTTP1
+
+extension ExchangeStateMachine {
+    /// One request and its response as the machine tracks them: what the client asked, what went upstream, and
+    /// what came back. The header rewriting of each direction of the exchange lives here, as pure functions.
+    struct Exchange {
+        let request: HTTPRequestHead
+        let started: NIODeadline
+        /// The protocol an HTTP/1.1 request asks to upgrade to (WebSocket), if any.
+        let upgrade: String?
+        /// The head as routed (rewritten for the upstream), and parts that arrived before a connection did.
+        var upstreamHead: HTTPRequestHead?
+        var held: [HTTPClientRequestPart] = []
+        var heldBytes = 0
+        var requestEnded = false
+        var requestBytes = 0
+        var replay: ReplayBuffer?
+        var endpoint: EndpointTarget?
+        var responseHeaders: [(String, String)] = []
+        var reused = false
+        var attempts = 0
+        var responseStarted: NIODeadline?
+        var status = 0
+        var responseBytes = 0
+        var upstreamKeepAlive = true
+        var switchingProtocols = false
+        /// gRPC status fields moved from a trailers-only head to the trailers.
+        var statusTrailers: HTTPHeaders?
+
+        init(request: HTTPRequestHead, started: NIODeadline) {
+            self.request = request
+            self.started = started
+            upgrade = request.version.major == 1 ? HopByHopHeaders.upgrade(request.headers) : nil
+        }
+
+        /// The request head to route: hop-by-hop headers stripped (an upgrade's two put back), HTTP/1.1 — every
+        /// upstream hop is HTTP/1.1 or an HTTP/2 stream, whose codec ignores the version.
+        var headToRoute: HTTPRequestHead {
+            var head = request
+            HopByHopHeaders.strip(&head.headers)
+            if let upgrade { HopByHopHeaders.restoreUpgrade(upgrade, in: &head.headers) }
+            head.version = .http1_1
+            return head
+        }
+
+        /// The client's copy of an upstream response head (1xx or final), noting what the final one decides.
+        /// `closing`: the connection closes after this exchange, which an HTTP/1 response says.
+        mutating func responseHead(for upstream: HTTPResponseHead, at now: NIODeadline, closing: Bool)
+            -> HTTPResponseHead
+        {
+            var headers = upstream.headers
+            HopByHopHeaders.strip(&headers)
+            for (name, value) in responseHeaders { headers.replaceOrAdd(name: name, value: value) }
+            statusTrailers = GRPCTrailersOnly.split(&headers)
+            // Any response byte means the request reached the app: never replay it from here on.
+            replay?.discard()
+            if let upgrade, upstream.status == .switchingProtocols {
+                // Accepted: Connection/Upgrade go back on; after the response's end the connections become a tunnel.
+                HopByHopHeaders.restoreUpgrade(upstream.headers.first(name: "upgrade") ?? upgrade, in: &headers)
+                switchingProtocols = true
+            }
+            // 1xx (100 Continue, 103 Early Hints) pass through; only the final head decides the rest.
+            if upstream.status.code >= 200 {
+                upstreamKeepAlive = upstream.version.major >= 2 || upstream.isKeepAlive
+                if !request.keepsConnection || (closing && request.version.major == 1) {
+                    // Say so, so a pooling client does not send its next request into our close.
+                    headers.replaceOrAdd(name: "connection", value: "close")
+                }
+                responseStarted = now
+                status = Int(upstream.status.code)
+            }
+            return HTTPResponseHead(version: request.version, status: upstream.status, headers: headers)
+        }
+
+        /// A body part or the end of the request: held while there is no connection yet, else kept for a replay.
+        mutating func received(_ part: HTTPClientRequestPart, holding: Bool) {
+            switch part {
+            case .body(.byteBuffer(let buffer)):
+                requestBytes += buffer.readableBytes
+                if holding { heldBytes += buffer.readableBytes }
+            case .end: requestEnded = true
+            case .head, .body(.fileRegion): break
+            }
+            if holding { held.append(part) } else { replay?.append(part) }
+        }
+
+        /// Whether the upstream connection can carry another request after this response: the request went out
+        /// whole, the upstream keeps it alive, and it was not an upgrade's connection of its own.
+        var upstreamReusable: Bool { requestEnded && upstreamKeepAlive && upgrade == nil }
+
+        func completion(_ outcome: ExchangeCompletion.Outcome, _ direction: Direction, at now: NIODeadline)
+            -> ExchangeCompletion
+        {
+            ExchangeCompletion(
+                direction: direction, outcome: outcome, started: started, responseStarted: responseStarted, ended: now,
+                requestBytes: requestBytes, responseBytes: responseBytes, endpoint: endpoint, attempts: attempts)
+        }
+    }
+}
+
+extension HTTPRequestHead {
+    /// Whether the downstream connection stays open after this exchange. An HTTP/2 stream (version 2) is
+    /// one exchange by nature and its connection is not ours to close.
+    var keepsConnection: Bool { version.major >= 2 || isKeepAlive }
+}
