@@ -64,6 +64,13 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // Every listener's front door (both binaries): connection cap, handshake and idle timeouts, backlog.
+        .target(
+            name: "MeshFrontDoor",
+            dependencies: [
+                "MeshCore", .product(name: "NIOTLS", package: "swift-nio"),
+            ] + nio
+        ),
         // Logging bootstrap and access-log lines shared by every binary.
         .target(name: "MeshTelemetry", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The versioned wire API: generated from Protos/ by scripts/gen-proto.sh, committed.
@@ -83,7 +90,7 @@ let package = Package(
             dependencies: [
                 "MeshAPI", "MeshIdentity", "MeshTLS", "MeshCore", .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
-                + grpc
+                + grpc + nio
         ),
         .executableTarget(
             name: "meshctl",
@@ -97,7 +104,7 @@ let package = Package(
             name: "MeshSidecar",
             dependencies: [
                 "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshControlClient", "MeshTelemetry", "MeshPolicy",
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "MeshFrontDoor", .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,7 +119,7 @@ let package = Package(
         .target(
             name: "MeshControlPlane",
             dependencies: [
-                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshTelemetry", "MeshPolicy",
+                "MeshCore", "MeshIdentity", "MeshTLS", "MeshAPI", "MeshTelemetry", "MeshPolicy", "MeshFrontDoor",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,6 +144,13 @@ let package = Package(
         ),
         .testTarget(name: "MeshCoreTests", dependencies: ["MeshCore"]),
         .testTarget(name: "MeshPolicyTests", dependencies: ["MeshPolicy", "MeshCore"]),
+        .testTarget(
+            name: "MeshFrontDoorTests",
+            dependencies: [
+                "MeshFrontDoor", "MeshCore", .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ] + nio
+        ),
         .testTarget(
             name: "MeshIdentityTests",
             dependencies: [

@@ -31,7 +31,7 @@ export MESHCTL_CONFIG="$RUN/control/admin/meshctl.yaml"
 echo "   control plane on $CONTROL, CA pin $(field "$RUN/control.log" pin)"
 
 for svc in orders frontend; do
-  "$BIN/meshctl" token create --service "$svc" --ttl 10m >"$RUN/$svc.token"
+  (umask 077; "$BIN/meshctl" token create --service "$svc" --ttl 10m >"$RUN/$svc.token")
   echo "== join token for $svc: $(cut -c1-30 "$RUN/$svc.token")…"
 done
 

@@ -4,8 +4,10 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import MeshCore
+import MeshFrontDoor
 import MeshIdentity
 import MeshTLS
+import NIOSSL
 import ServiceLifecycle
 import X509
 
@@ -52,18 +54,21 @@ public struct ControlPlaneServer: Service {
         let serverCert = try ca.issue(
             identity: .controlPlane(in: td), publicKey: .init(serverKey.publicKey), lifetime: .seconds(365 * 86400))
         let verifier = PeerVerifier(trustDomain: td, bundle: { ca.bundle })
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: configuration.listen.host, port: configuration.listen.port),
-            transportSecurity: .mTLS(
-                certificateChain: [.bytes(serverCert.derBytes, format: .der), .bytes(ca.root.derBytes, format: .der)],
-                privateKey: .bytes(Array(serverKey.pemRepresentation.utf8), format: .pem)
-            ) { tls in
-                tls.trustRoots = .certificates([.bytes(ca.root.derBytes, format: .der)])
-                tls.customVerificationCallback = verifier.callback(.workloadOrEnrolment)
-            },
-            config: .defaults
-        )
-        let registry = EndpointRegistry(leaseTTL: configuration.leaseTTL)
+        let tally = FrontDoorTally()
+        let frontDoor = ConnectionGate(listener: "control", limits: configuration.listenerLimits) { event, _ in
+            tally.record(event)
+        }
+        let transport = try Self.transport(
+            configuration.listen,
+            tls: try NIOSSLContext(
+                configuration: MeshTLSConfiguration.makeServerConfigurationWithMTLS(
+                    chain: [serverCert, ca.root], key: serverKey, roots: [ca.root], alpn: ["h2"])),
+            verify: verifier.callback(.workloadOrEnrolment), gate: frontDoor)
+        let registry = EndpointRegistry(
+            leaseTTL: configuration.leaseTTL,
+            limits: .init(
+                maxPerService: configuration.maxInstancesPerService,
+                maxPerConnection: configuration.maxInstancesPerConnection))
         let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
         let policies = try await PolicyRegistry(store: store, logger: logger)
         let tracker = ConvergenceTracker()
@@ -82,7 +87,9 @@ public struct ControlPlaneServer: Service {
             ]
         )
         do {
-            try await serveUntilShutdown(server: server, transport: transport, prepared: prepared, registry: registry)
+            try await serveUntilShutdown(
+                server: server, transport: transport, prepared: prepared, registry: registry,
+                frontDoor: (frontDoor, tally))
         } catch {
             try? await store.close()
             throw error
@@ -92,7 +99,8 @@ public struct ControlPlaneServer: Service {
 
     private func serveUntilShutdown(
         server: GRPCServer<HTTP2ServerTransport.Posix>, transport: HTTP2ServerTransport.Posix,
-        prepared: PreparedControlPlane, registry: EndpointRegistry
+        prepared: PreparedControlPlane, registry: EndpointRegistry,
+        frontDoor: (gate: ConnectionGate, tally: FrontDoorTally)
     ) async throws {
         let ca = prepared.ca
         let td = configuration.trustDomain
@@ -111,6 +119,8 @@ public struct ControlPlaneServer: Service {
                         try await Task.sleep(for: .seconds(1))
                         let removed = await registry.expire()
                         if removed > 0 { logger.info("leases lapsed", metadata: ["instances": "\(removed)"]) }
+                        frontDoor.tally.logSinceLast(frontDoor.gate, logger: logger)
+                        MemoryAfterBursts.reclaim([frontDoor.gate])
                     }
                 }
             }
@@ -129,6 +139,35 @@ public struct ControlPlaneServer: Service {
             logger.notice("control plane listening", metadata: ["address": "\(bound)", "trust_domain": "\(td)"])
             onListening(bound)
         }
+    }
+}
+
+extension ControlPlaneServer {
+    /// The gRPC listener behind the front door. gRPC is told the transport is plaintext; TLS (from the mesh's one
+    /// factory: 1.3 only, client certificates required) is our handler, placed first on every accepted connection
+    /// with the front door's guard right after it, so the connection cap, the handshake and idle timeouts and the
+    /// backlog hold before gRPC sees a byte. The peer's verified chain still reaches each RPC's context (gRPC reads
+    /// it from the TLS handler in the pipeline).
+    static func transport(
+        _ address: HostPort, tls: NIOSSLContext, verify: @escaping PeerVerifier.Callback, gate: ConnectionGate
+    ) throws -> HTTP2ServerTransport.Posix {
+        var config = HTTP2ServerTransport.Posix.Config.defaults
+        config.rpc.maxRequestPayloadSize = APILimits.maxMessageBytes
+        config.channelDebuggingCallbacks.onBindTCPListener = { channel in
+            FrontDoor.configureListener(channel, gate: gate)
+        }
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers(
+                    [
+                        NIOSSLServerHandler(context: tls, customVerificationCallbackWithMetadata: verify),
+                        FrontDoor.guardHandler(gate: gate, tls: true),
+                    ],
+                    position: .first)
+            }
+        }
+        return HTTP2ServerTransport.Posix(
+            address: .ipv4(host: address.host, port: address.port), transportSecurity: .plaintext, config: config)
     }
 }
 

@@ -23,17 +23,21 @@ public struct Sidecar {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let drain = DrainGroup(group: group)
         do {
-            try await serve(on: group)
+            try await serve(on: group, drain: drain)
         } catch {
+            drain.release()
             try? await group.shutdownGracefully()
             throw error
         }
-        // Everything `serve` held (listeners, pools, drain helpers) is released by now, before the loops stop.
+        // Nothing that schedules on the loops when freed may outlive them: the drain helpers are let go here,
+        // whichever thread frees the finished services.
+        drain.release()
         try? await group.shutdownGracefully()
     }
 
-    private func serve(on group: MultiThreadedEventLoopGroup) async throws {
+    private func serve(on group: MultiThreadedEventLoopGroup, drain: DrainGroup) async throws {
         let config = configuration
         let identity = try await firstIdentity()
         let tls = try TLSState(identity: identity, trustDomain: config.trustDomain)
@@ -58,14 +62,13 @@ public struct Sidecar {
             path: policyFile, service: config.service, appProtocol: config.appProtocol, logger: logger)
         let ready = NIOLockedValueBox(false)
         let metrics = SidecarMetrics()
-        let drain = DrainGroup(group: group)
         let (listeners, advertise) = try await bindListeners(
             tls: tls, cache: cache, policy: policy, ready: ready, metrics: metrics, drain: drain, group: group)
 
         var services: [any Service] = [
             ListenerService(
                 drain: drain, admin: listeners.admin, group: group, drainTimeout: config.drainTimeout, cache: cache,
-                logger: logger)
+                gates: { metrics.gates }, logger: logger)
         ]
         switch config.mode {
         case .controlPlane(let control, _, let dataDir):
@@ -125,10 +128,12 @@ public struct Sidecar {
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls, router: InboundRouter(app: config.app), appProtocol: config.appProtocol,
-                pools: inboundPools, limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
+                pools: inboundPools, limits: config.httpLimits,
+                gate: metrics.gate(.inbound, config.listenerLimits), metrics: metrics, drain: drain, logger: logger)
         }
         let outboundListener = try await bindReporting("outbound", config.outbound) {
-            try await OutboundProxy.bind(config.outbound, outbound)
+            try await OutboundProxy.bind(
+                config.outbound, gate: metrics.gate(.outbound, config.listenerLimits), outbound)
         }
         var listeners = [inbound, outboundListener]
         var bound: Logger.Metadata = [
@@ -136,14 +141,18 @@ public struct Sidecar {
         ]
         for (service, address) in config.upstreams {
             let channel = try await bindReporting("upstream \(service)", address) {
-                try await OutboundProxy.bind(address, fixedService: service, outbound)
+                try await OutboundProxy.bind(
+                    address, fixedService: service, gate: metrics.gate(.upstream, config.listenerLimits), outbound)
             }
             listeners.append(channel)
             bound["upstream_\(service)"] = "\(Self.hostPort(channel))"
         }
         let boundSnapshot = NIOLockedValueBox<[String: String]>([:])
         let admin = try await bindReporting("admin", config.admin) {
-            try await Listener.bind(config.admin, group: group) { channel in
+            var adminLimits = ListenerLimits.admin
+            adminLimits.handshakeTimeout = config.listenerLimits.handshakeTimeout
+            return try await Listener.bind(config.admin, group: group, gate: metrics.gate(.admin, adminLimits)) {
+                channel in
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                 try channel.pipeline.syncOperations.addHandler(
                     AdminHandler(

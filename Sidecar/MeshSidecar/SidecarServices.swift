@@ -1,6 +1,7 @@
 import Logging
 import MeshControlClient
 import MeshCore
+import MeshFrontDoor
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
@@ -91,16 +92,23 @@ struct ControlPlaneSessionService: Service {
 /// Owns the listening sockets. On shutdown it drains (services stop in reverse order, so by now this
 /// instance is not ready and has left discovery): the data listeners stop accepting, every connection
 /// finishes its in-flight request and closes, bounded by the drain timeout; then the admin listener closes.
+/// Until then, once a second, memory goes back to the system after a burst of connections has closed.
 struct ListenerService: Service {
     let drain: DrainGroup
     let admin: any Channel
     let group: any EventLoopGroup
     let drainTimeout: Duration
     let cache: EndpointCache
+    let gates: @Sendable () -> [ConnectionGate]
     let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: .seconds(1))
+                MemoryAfterBursts.reclaim(gates())
+            }
+        }
         cache.finish()
         logger.notice(
             "draining: no new connections; waiting for in-flight requests", metadata: ["timeout": "\(drainTimeout)"])

@@ -6,6 +6,8 @@ import MeshAPI
 import MeshCore
 import MeshIdentity
 import MeshTLS
+import NIOCore
+import NIOSSL
 import X509
 
 /// How the caller recognises the control plane.
@@ -43,34 +45,35 @@ public struct ControlPlaneClient: Sendable {
         try await withGRPCClient(transport: try makeTransport()) { client in try await body(client) }
     }
 
-    /// The mTLS transport: this client's certificate, and a callback that checks the server against `trust`.
+    /// The mTLS transport: TLS from the mesh's one factory (1.3 only, this client's certificate), with a callback
+    /// that checks the server against `trust`. gRPC is told the transport is secured by a handler of our own
+    /// (`customSecure`), placed first on each connection it opens.
     func makeTransport() throws -> HTTP2ClientTransport.Posix {
         let expected = SPIFFEID.controlPlane(in: trustDomain)
         let callback: PeerVerifier.Callback
+        let roots: [Certificate]
         switch trust {
         case .pinned(let pin):
             callback = pinnedServerVerification(pin: pin, trustDomain: trustDomain, expected: expected)
+            roots = []
         case .bundle(let bundle):
             callback = PeerVerifier(trustDomain: trustDomain, bundle: { bundle }).callback(.exactly(expected))
+            roots = bundle.roots
+        }
+        let context = try NIOSSLContext(
+            configuration: MeshTLSConfiguration.makeClientConfigurationWithMTLS(
+                chain: chain, key: key, roots: roots, alpn: ["h2"]))
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(
+                    NIOSSLClientHandler(
+                        context: context, serverHostname: nil, customVerificationCallbackWithMetadata: callback),
+                    position: .first)
+            }
         }
         return try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: address.host, port: address.port),
-            transportSecurity: .mTLS(
-                certificateChain: chain.map { .bytes($0.derBytes, format: .der) },
-                privateKey: .bytes(Array(key.pemRepresentation.utf8), format: .pem)
-            ) { tls in
-                tls.serverCertificateVerification = .noHostnameVerification
-                tls.customVerificationCallback = callback
-                // Never the system's CA bundle: the callback decides, against the pin or the mesh's roots.
-                // (Loading the system bundle cost ~5 ms of PEM parsing per connection.)
-                switch trust {
-                case .pinned: tls.trustRoots = .certificates([])
-                case .bundle(let bundle):
-                    tls.trustRoots = .certificates(bundle.roots.map { .bytes($0.derBytes, format: .der) })
-                }
-            },
-            config: .defaults
-        )
+            target: .ipv4(address: address.host, port: address.port), transportSecurity: .customSecure, config: config)
     }
 }
 

@@ -6,13 +6,13 @@ public struct ServiceName: Hashable, Sendable, Comparable, CustomStringConvertib
     /// Throws `MeshError.invalidName` naming the rule that failed.
     public init(_ value: String) throws(MeshError) {
         guard !value.isEmpty, value.utf8.count <= 63 else {
-            throw MeshError(.invalidName, "service name \"\(value)\" must be 1...63 characters")
+            throw MeshError(.invalidName, "service name \(echoed(value)) must be 1...63 characters")
         }
         let allowed = value.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
         guard allowed, value.first != "-", value.last != "-" else {
             throw MeshError(
                 .invalidName,
-                "service name \"\(value)\" must use only a-z, 0-9 and '-', and start and end with a letter or digit"
+                "service name \(echoed(value)) must use only a-z, 0-9 and '-', and start and end with a letter or digit"
             )
         }
         self.value = value

@@ -47,7 +47,9 @@ public enum PolicyLoader {
     static func read(_ document: Node, _ r: inout NodeReader) -> LoadedDocument? {
         guard let top = r.mapping(document, "", allowed: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
         if let v = top["apiVersion"] {
-            if v.string != apiVersion { r.issue(v, "apiVersion", "must be \(apiVersion) (got \"\(v.string ?? "")\")") }
+            if v.string != apiVersion {
+                r.issue(v, "apiVersion", "must be \(apiVersion) (got \(echoed(v.string ?? "")))")
+            }
         } else {
             r.issue(document, "apiVersion", "is required (\(apiVersion))")
         }
@@ -57,7 +59,7 @@ public enum PolicyLoader {
             return nil
         }
         guard let kind = kindNode.string.flatMap(PolicyKind.init(rawValue:)) else {
-            r.issue(kindNode, "kind", "unknown kind \"\(kindNode.string ?? "")\" (known: \(kinds))")
+            r.issue(kindNode, "kind", "unknown kind \(echoed(kindNode.string ?? "")) (known: \(kinds))")
             return nil
         }
         var name: ServiceName?

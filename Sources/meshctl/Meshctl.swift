@@ -43,6 +43,13 @@ func adminCall<R: Sendable>(
     do {
         return try await config.client.withClient(body)
     } catch let error as RPCError {
+        if error.code == .unavailable && error.message.hasPrefix("Stream unexpectedly closed") {
+            // Connected, asked, and the call was dropped: most likely an answer over an HTTP/2 or gRPC limit.
+            printError(
+                "the control plane at \(config.client.address) dropped the call without an answer (\(error.message)); its log may say why"
+            )
+            throw ExitCode(1)
+        }
         if error.code == .unavailable {
             printError("cannot reach the control plane at \(config.client.address): \(error.message)")
             throw ExitCode(69)

@@ -28,6 +28,8 @@ struct MeshctlConfig {
                 .invalidConfiguration,
                 "no meshctl config at \(path): pass --config DATA/admin/meshctl.yaml or set MESHCTL_CONFIG")
         }
+        // It holds the admin key: anyone who can read it can run the mesh.
+        try SecureFiles.requirePrivate(path)
         let file: File
         do { file = try YAMLDecoder().decode(File.self, from: text) } catch {
             throw MeshError(.invalidConfiguration, "\(path) is not a meshctl config: \(error)")

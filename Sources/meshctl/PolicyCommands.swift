@@ -30,14 +30,7 @@ struct Validate: AsyncParsableCommand {
     @OptionGroup var files: FileOptions
 
     func run() async throws {
-        var documents: [LoadedDocument] = []
-        var issues: [PolicyIssue] = []
-        for source in try files.read() {
-            switch PolicyLoader.load(yaml: source.text, file: source.name) {
-            case .success(let loaded): documents += loaded
-            case .failure(let errors): issues += errors.issues
-            }
-        }
+        let (documents, issues) = PolicyFiles.load(try files.read())
         guard issues.isEmpty else {
             print(PolicyErrors(issues: issues).description)
             throw ExitCode(1)
@@ -65,14 +58,23 @@ struct Apply: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let sources = try files.read()
+        // What the control plane would refuse is refused here, with every issue (as `validate` shows them).
+        let issues = PolicyFiles.load(sources).issues
+        guard issues.isEmpty else {
+            FileHandle.standardError.write(
+                Data((PolicyErrors(issues: issues).summary(maxBytes: 64 * 1024) + "\n").utf8))
+            throw ExitCode(1)
+        }
         var request = Meshwork_V1_ApplyRequest()
-        request.files = try files.read().map { source in
+        request.files = sources.map { source in
             var file = Meshwork_V1_SourceFile()
             file.name = source.name
             file.yaml = source.text
             return file
         }
         request.dryRun = dryRun
+        try refuseOversized(request, "the files")
         let response = try await adminCall(global) { [request] c in
             try await Meshwork_V1_Policy.Client(wrapping: c).apply(request)
         }
@@ -139,7 +141,8 @@ struct Delete: AsyncParsableCommand {
     @Argument(help: "metadata.name of the document") var name: String
 
     func validate() throws {
-        guard PolicyKind(loosely: kind) != nil else { throw ValidationError("unknown kind \"\(kind)\"") }
+        guard PolicyKind(loosely: kind) != nil else { throw ValidationError("unknown kind \(echoed(kind))") }
+        try checkName(name)
     }
 
     func run() async throws {
@@ -167,8 +170,9 @@ struct Get: AsyncParsableCommand {
     func validate() throws {
         if let kind, PolicyKind(loosely: kind) == nil {
             throw ValidationError(
-                "unknown kind \"\(kind)\" (known: \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unknown kind \(echoed(kind)) (known: \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        if let name { try checkName(name) }
     }
 
     func run() async throws {

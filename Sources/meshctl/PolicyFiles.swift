@@ -1,4 +1,5 @@
 import Foundation
+import MeshCore
 import MeshPolicy
 
 /// The policy files named by `-f`: files as given, directories walked for `*.yaml`/`*.yml` in name order.
@@ -34,6 +35,19 @@ enum PolicyFiles {
             }
         }
         return sources
+    }
+
+    /// Every document of `sources`, read as the control plane will read them, and every issue found.
+    static func load(_ sources: [Source]) -> (documents: [LoadedDocument], issues: [PolicyIssue]) {
+        var documents: [LoadedDocument] = []
+        var issues: [PolicyIssue] = []
+        for source in sources {
+            switch PolicyLoader.load(yaml: source.text, file: source.name) {
+            case .success(let loaded): documents += loaded
+            case .failure(let errors): issues += errors.issues
+            }
+        }
+        return (documents, issues)
     }
 }
 

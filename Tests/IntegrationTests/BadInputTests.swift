@@ -37,7 +37,7 @@ struct BadInputTests {
         let p = try MeshProcesses()
         defer { p.stop() }
         let token = "/dev/shm/meshwork-test-\(UUID().uuidString.prefix(8)).token"
-        try "mwt1.x".write(toFile: token, atomically: true, encoding: .utf8)
+        try MeshProcesses.writeSecret("mwt1.x", to: token)
         defer { try? FileManager.default.removeItem(atPath: token) }
         let r = try p.run(
             "mesh-sidecar",
@@ -55,7 +55,7 @@ struct BadInputTests {
         let p = mesh.p
         func enrol(_ service: String, token: String) throws -> (Int32, String) {
             let file = "\(p.dir)/t-\(UUID().uuidString.prefix(6))"
-            try token.write(toFile: file, atomically: true, encoding: .utf8)
+            try MeshProcesses.writeSecret(token, to: file)
             let r = try p.run(
                 "mesh-sidecar",
                 [
@@ -69,7 +69,7 @@ struct BadInputTests {
         let good = try mesh.token("orders")
         // Used once by a real sidecar, then refused as used up.
         let ordersApp = try p.startApp("orders", log: "orders-app.log")
-        try good.write(toFile: "\(p.dir)/good.token", atomically: true, encoding: .utf8)
+        try MeshProcesses.writeSecret(good, to: "\(p.dir)/good.token")
         try p.start(
             "mesh-sidecar",
             [

@@ -33,7 +33,7 @@ final class Mesh: @unchecked Sendable {
     /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
     func sidecar(_ service: String, app: Int, extra: [String] = []) throws -> Sidecar {
         let tokenFile = "\(p.dir)/\(service)-\(UUID().uuidString.prefix(4)).token"
-        try token(service).write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        try MeshProcesses.writeSecret(try token(service), to: tokenFile)
         let log = "\(service)-sidecar-\(UUID().uuidString.prefix(4)).log"
         let data = "\(p.dir)/\(service)-data-\(UUID().uuidString.prefix(4))"
         let process = try p.start(
@@ -51,8 +51,10 @@ final class Mesh: @unchecked Sendable {
 
     /// A `caller` sidecar (no app of its own) with an upstream bind on a free port for each of `services`,
     /// and the binds' addresses by service.
-    func caller(binding services: [String]) throws -> (sidecar: Sidecar, binds: [String: String]) {
-        let caller = try sidecar("caller", app: 1, extra: services.flatMap { ["--upstream", "\($0)=127.0.0.1:0"] })
+    func caller(binding services: [String], extra: [String] = []) throws -> (sidecar: Sidecar, binds: [String: String])
+    {
+        let caller = try sidecar(
+            "caller", app: 1, extra: services.flatMap { ["--upstream", "\($0)=127.0.0.1:0"] } + extra)
         var binds: [String: String] = [:]
         for service in services { binds[service] = try p.field(caller.log, "upstream_\(service)") }
         return (caller, binds)

@@ -90,6 +90,14 @@ final class MeshProcesses: @unchecked Sendable {
         throw TestFailure("no \(key) in \(log) within \(timeout)s:\n\(text)")
     }
 
+    /// Writes a secret (a join token) the way an operator must: readable by its owner only.
+    static func writeSecret(_ text: String, to path: String) throws {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else { throw TestFailure("cannot write \(path)") }
+    }
+
     func text(_ log: String) -> String { (try? String(contentsOfFile: "\(dir)/\(log)", encoding: .utf8)) ?? "" }
 
     /// Starts a demo app (`demo/app.py ROLE`) and returns its port.

@@ -167,7 +167,7 @@ import X509
         var updates = stream.makeAsyncIterator()
         let first = await updates.next()
         #expect(first?.known == false && first?.endpoints.isEmpty == true)
-        await registry.register(
+        try await registry.register(
             orders,
             RegisteredEndpoint(host: "10.0.0.1", port: 15006, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
         let second = await updates.next()
@@ -183,10 +183,11 @@ import X509
         let orders = try ServiceName("orders")
         var updates = await registry.watch(orders).updates.makeAsyncIterator()
         for port in 1...50 {
-            await registry.register(
+            try await registry.register(
                 orders,
                 RegisteredEndpoint(
-                    host: "10.0.0.1", port: port, identity: "spiffe://mesh.local/svc/orders", labels: [:]))
+                    host: "10.0.0.1", port: port, identity: "spiffe://mesh.local/svc/orders", labels: [:]),
+                registrant: "sidecar-\(port)")
         }
         let next = await updates.next()
         #expect(next?.revision == 50 && next?.endpoints.count == 50)
@@ -198,18 +199,18 @@ import X509
         let a = RegisteredEndpoint(host: "10.0.0.1", port: 1, identity: "spiffe://mesh.local/svc/orders", labels: [:])
         let b = RegisteredEndpoint(host: "10.0.0.2", port: 1, identity: "spiffe://mesh.local/svc/orders", labels: [:])
         let t0 = ContinuousClock.now
-        await registry.register(orders, a, now: t0)
-        await registry.register(orders, b, now: t0)
+        try await registry.register(orders, a, registrant: "a", now: t0)
+        try await registry.register(orders, b, registrant: "b", now: t0)
         #expect(await registry.snapshot(orders).endpoints == [a, b])
         #expect(await registry.snapshot(orders).revision == 2)
         // A renewal that changes nothing publishes nothing.
-        await registry.register(orders, a, now: t0 + .seconds(8))
+        try await registry.register(orders, a, registrant: "a", now: t0 + .seconds(8))
         #expect(await registry.snapshot(orders).revision == 2)
         // An unhealthy app: kept registered, not served.
-        await registry.register(orders, b, healthy: false, now: t0 + .seconds(8))
+        try await registry.register(orders, b, healthy: false, registrant: "b", now: t0 + .seconds(8))
         #expect(await registry.snapshot(orders).endpoints == [a])
         #expect(await registry.expire(now: t0 + .seconds(17)) == 0, "both renewed at 8 s: leases run to 18 s")
-        await registry.register(orders, b, healthy: true, now: t0 + .seconds(17))
+        try await registry.register(orders, b, healthy: true, registrant: "b", now: t0 + .seconds(17))
         #expect(await registry.snapshot(orders).endpoints == [a, b], "healthy again, served again")
         // a's sidecar stopped renewing: gone once its lease lapses; b lapses later.
         #expect(await registry.expire(now: t0 + .seconds(19)) == 1)
@@ -218,5 +219,37 @@ import X509
         let last = await registry.snapshot(orders)
         #expect(last.known && last.endpoints.isEmpty, "a service with zero live instances is still known")
         #expect(await registry.snapshot(try ServiceName("ghost")).known == false)
+    }
+
+    @Test func limitsRefuseFloodsAndForeignAddressesAndRenewalsAlwaysPass() async throws {
+        let registry = EndpointRegistry(limits: .init(maxPerService: 3, maxPerConnection: 1))
+        let orders = try ServiceName("orders")
+        let billing = try ServiceName("billing")
+        func endpoint(_ host: String, _ port: Int, _ service: String = "orders") -> RegisteredEndpoint {
+            RegisteredEndpoint(host: host, port: port, identity: "spiffe://mesh.local/svc/\(service)", labels: [:])
+        }
+        try await registry.register(orders, endpoint("10.0.0.1", 15006), registrant: "conn-1")
+        // The same connection: a second distinct instance is refused; renewing its own is not.
+        await #expect(throws: RegistrationRefusal(.connectionInstanceLimit, "")) {
+            try await registry.register(orders, endpoint("10.0.0.9", 1), registrant: "conn-1")
+        }
+        try await registry.register(orders, endpoint("10.0.0.1", 15006), registrant: "conn-1")
+        try await registry.register(orders, endpoint("10.0.0.2", 15006), registrant: "conn-2")
+        try await registry.register(orders, endpoint("10.0.0.3", 15006), registrant: "conn-3")
+        // The service is full: a fourth is refused, a renewal still passes (also over a new connection).
+        await #expect(throws: RegistrationRefusal(.serviceInstanceLimit, "")) {
+            try await registry.register(orders, endpoint("10.0.0.4", 15006), registrant: "conn-4")
+        }
+        try await registry.register(orders, endpoint("10.0.0.3", 15006), registrant: "conn-3b")
+        // Another service may not take (or renew, or remove) an address that is orders'.
+        await #expect(throws: RegistrationRefusal(.addressInUse, "")) {
+            try await registry.register(billing, endpoint("10.0.0.1", 15006, "billing"), registrant: "conn-b")
+        }
+        await registry.deregister(billing, key: "10.0.0.1:15006")
+        #expect(await registry.snapshot(orders).endpoints.map(\.host) == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        #expect(await registry.snapshot(billing).known == false, "refusals leave nothing behind")
+        // Once orders lets it go, the address is free for billing.
+        await registry.deregister(orders, key: "10.0.0.1:15006")
+        try await registry.register(billing, endpoint("10.0.0.1", 15006, "billing"), registrant: "conn-b")
     }
 }

@@ -121,3 +121,22 @@ import Testing
         }
     }
 }
+
+@Suite struct EndpointHostTests {
+    @Test func acceptsAddressesAndSaneNames() {
+        for host in ["127.0.0.1", "10.1.2.3", "::1", "fe80::1", "orders", "orders-1.prod.example.com", "a.b.c."] {
+            #expect(EndpointHost.problem(host) == nil, "\(host)")
+        }
+    }
+
+    @Test func refusesWhatNoResolverWouldAccept() {
+        let long = String(repeating: "a", count: 10_000)
+        for host in [
+            "", long, String(repeating: "a", count: 64) + ".com", "-bad.com", "bad-.com", "a..b", "a b", "a_b",
+        ] {
+            #expect(EndpointHost.problem(host) != nil, "\(host.prefix(20))")
+        }
+        let message = EndpointHost.problem(long) ?? ""
+        #expect(message.utf8.count < 200, "a refusal never echoes the whole host: \(message.prefix(120))")
+    }
+}

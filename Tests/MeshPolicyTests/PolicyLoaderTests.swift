@@ -243,3 +243,26 @@ import Testing
                 == "d.yaml:6:1: metadata.name: Service/orders is defined twice in this apply (first at d.yaml:1)")
     }
 }
+
+@Suite struct OversizedInputTests {
+    @Test func aHugeNameIsReportedInOneShortLine() throws {
+        let name = String(repeating: "a", count: 1_048_576)
+        let yaml = "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata:\n  name: \(name)\nspec: {}\n"
+        guard case .failure(let errors) = PolicyLoader.load(yaml: yaml, file: "big.yaml") else {
+            Issue.record("a 1 MB name was accepted")
+            return
+        }
+        #expect(errors.description.utf8.count < 300, "\(errors.description.prefix(300))")
+        #expect(errors.description.contains("(1048576 bytes)"))
+    }
+
+    @Test func aSummaryFitsAnErrorStatusAndCountsTheRest() {
+        let issues = (0..<2000).map {
+            PolicyIssue(file: "f.yaml", line: $0, column: 1, keyPath: "metadata.name", message: "bad name \($0)")
+        }
+        let summary = PolicyErrors(issues: issues).summary(maxBytes: 8192)
+        #expect(summary.utf8.count <= 8192)
+        #expect(summary.hasPrefix("f.yaml:0:1: metadata.name: bad name 0"))
+        #expect(summary.contains("more (meshctl validate -f FILES lists them all)"))
+    }
+}

@@ -126,18 +126,6 @@ import Testing
         #expect(try response(channel).hasPrefix("HTTP/1.1 204"), "the next request works too")
     }
 
-    @Test func aStalledTLSHandshakeIsClosed() throws {
-        let loop = EmbeddedEventLoop()
-        let stalled = EmbeddedChannel(handler: TLSHandshakeTimeoutHandler(limit: .seconds(10)), loop: loop)
-        try stalled.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let completed = EmbeddedChannel(handler: TLSHandshakeTimeoutHandler(limit: .seconds(10)), loop: loop)
-        try completed.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        completed.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
-        loop.advanceTime(by: .seconds(11))
-        #expect(!stalled.isActive)
-        #expect(completed.isActive)
-    }
-
     // MARK: HTTP/2 on the same plaintext listener
 
     /// The frames in bytes a server wrote: (type, stream, payload).

@@ -49,9 +49,9 @@ import X509
         let group = MultiThreadedEventLoopGroup.singleton
         let serverContext = try NIOSSLContext(
             configuration: MeshTLSConfiguration.makeServerConfigurationWithMTLS(
-                chain: server.chain, key: server.key, bundle: serverBundle ?? server.bundle))
+                chain: server.chain, key: server.key, roots: (serverBundle ?? server.bundle).roots))
         var clientConfig = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
-            chain: client.chain, key: client.key, bundle: client.bundle)
+            chain: client.chain, key: client.key, roots: client.bundle.roots)
         if tls12Client { clientConfig.minimumTLSVersion = .tlsv12; clientConfig.maximumTLSVersion = .tlsv12 }
         let clientContext = try NIOSSLContext(configuration: clientConfig)
         let serverVerifier = PeerVerifier(trustDomain: .default, bundle: { serverBundle ?? server.bundle })

@@ -16,18 +16,35 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         -> Meshwork_V1_RegisterResponse
     {
         let (id, service) = try CallerIdentity(context).requireWorkload(trustDomain)
-        let endpoint = try Self.endpoint(request.endpoint)
+        let endpoint: HostPort
+        do { endpoint = try Self.endpoint(request.endpoint) } catch {
+            logger.warning(
+                "registration refused",
+                metadata: [
+                    "service": "\(service)", "reason": "\(error.reason.rawValue)", "peer": "\(context.remotePeer)",
+                ])
+            throw error.rpcError
+        }
         guard request.service == service.value else {
             throw RPCError(
                 code: .permissionDenied,
                 message: "caller \(id) may register only service \"\(service)\", not \"\(request.service)\"")
         }
         let healthy = request.health != .notServing
-        await registry.register(
-            service,
-            RegisteredEndpoint(
-                host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels),
-            healthy: healthy)
+        do {
+            try await registry.register(
+                service,
+                RegisteredEndpoint(
+                    host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels),
+                healthy: healthy, registrant: context.remotePeer)
+        } catch {
+            logger.warning(
+                "registration refused",
+                metadata: [
+                    "service": "\(service)", "reason": "\(error.reason.rawValue)", "peer": "\(context.remotePeer)",
+                ])
+            throw error.rpcError
+        }
         logger.debug(
             "instance registered",
             metadata: ["service": "\(service)", "endpoint": "\(endpoint)", "healthy": "\(healthy)"])
@@ -44,7 +61,8 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         guard request.service == service.value else {
             throw RPCError(code: .permissionDenied, message: "caller \(id) may deregister only service \"\(service)\"")
         }
-        let endpoint = try Self.endpoint(request.endpoint)
+        let endpoint: HostPort
+        do { endpoint = try Self.endpoint(request.endpoint) } catch { throw error.rpcError }
         await registry.deregister(service, key: "\(endpoint.host):\(endpoint.port)")
         logger.info("instance deregistered", metadata: ["service": "\(service)", "endpoint": "\(endpoint)"])
         return Meshwork_V1_DeregisterResponse()
@@ -93,11 +111,12 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         }
     }
 
-    private static func endpoint(_ e: Meshwork_V1_Endpoint) throws -> HostPort {
-        guard !e.host.isEmpty, (1...65535).contains(e.port), !e.host.contains(" ") else {
-            throw RPCError(
-                code: .invalidArgument,
-                message: "endpoint must have a host and a port 1...65535 (got \"\(e.host)\":\(e.port))")
+    private static func endpoint(_ e: Meshwork_V1_Endpoint) throws(RegistrationRefusal) -> HostPort {
+        if let problem = EndpointHost.problem(e.host) {
+            throw RegistrationRefusal(.invalidEndpoint, "endpoint \(problem)")
+        }
+        guard (1...65535).contains(e.port) else {
+            throw RegistrationRefusal(.invalidEndpoint, "endpoint port must be 1...65535 (got \(e.port))")
         }
         return HostPort(host: e.host, port: Int(e.port))
     }

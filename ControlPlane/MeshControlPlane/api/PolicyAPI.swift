@@ -29,7 +29,9 @@ struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
             }
         }
         guard issues.isEmpty else {
-            throw RPCError(code: .invalidArgument, message: PolicyErrors(issues: issues).description)
+            throw RPCError(
+                code: .invalidArgument,
+                message: PolicyErrors(issues: issues).summary(maxBytes: APILimits.maxErrorMessageBytes))
         }
         guard !documents.isEmpty else { throw RPCError(code: .invalidArgument, message: "the files hold no documents") }
         return try await Self.response {
@@ -71,7 +73,7 @@ struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
                 throw RPCError(
                     code: .invalidArgument,
                     message:
-                        "unknown kind \"\(request.kind)\" (known: \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        "unknown kind \(echoed(request.kind)) (known: \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", ")))"
                 )
             }
             kind = k
@@ -84,7 +86,8 @@ struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
         }
         if let kind, !request.name.isEmpty, selected.isEmpty {
             throw RPCError(
-                code: .notFound, message: "\(kind.rawValue)/\(request.name) does not exist at version \(version)")
+                code: .notFound,
+                message: "\(kind.rawValue)/\(echoed(request.name)) does not exist at version \(version)")
         }
         var response = Meshwork_V1_GetResponse()
         response.version = version
@@ -162,7 +165,7 @@ struct PolicyAPI: Meshwork_V1_Policy.SimpleServiceProtocol {
         do {
             return try await body()
         } catch let errors as PolicyErrors {
-            throw RPCError(code: .invalidArgument, message: errors.description)
+            throw RPCError(code: .invalidArgument, message: errors.summary(maxBytes: APILimits.maxErrorMessageBytes))
         } catch let error as MeshError where error.code == .notFound {
             throw RPCError(code: .notFound, message: error.message)
         } catch let error as MeshError where error.code == .unavailable {

@@ -12,10 +12,17 @@ public struct ControlPlaneConfiguration: Sendable {
     public var leaseTTL: Duration = .seconds(15)
     /// New sidecar streams (policy push, discovery watches) admitted per second once the burst is used up.
     public var admissionRate = 500
+    /// The listener's front door: connection cap, handshake and idle timeouts.
+    public var listenerLimits = ListenerLimits.controlPlane
+    /// Instances one service may have registered at once (a flood from one stolen identity stops here).
+    public var maxInstancesPerService = 1000
+    /// Distinct instances one connection may register: a sidecar's session registers exactly one.
+    public var maxInstancesPerConnection = 1
 
-    public static let flags: Set<String> = [
+    public static let flags = Set([
         "data-dir", "listen", "trust-domain", "cert-ttl", "lease-ttl", "admission-rate", "log-level",
-    ]
+        "max-instances-per-service", "max-instances-per-connection",
+    ]).union(ListenerLimits.flags)
 
     public init(
         dataDir: String, listen: HostPort = HostPort(host: "127.0.0.1", port: 7443),
@@ -58,6 +65,22 @@ public struct ControlPlaneConfiguration: Sendable {
         {
             admissionRate = rate
         }
+        listenerLimits = try ListenerLimits.controlPlane.overridden(by: flags)
+        if let n = try flags.optional("max-instances-per-service", Self.count(1...1_000_000)) {
+            maxInstancesPerService = n
+        }
+        if let n = try flags.optional("max-instances-per-connection", Self.count(1...10_000)) {
+            maxInstancesPerConnection = n
+        }
         logLevel = try flags.logLevel()
+    }
+
+    private static func count(_ range: ClosedRange<Int>) -> (String) throws(MeshError) -> Int {
+        { v throws(MeshError) in
+            guard let n = Int(v), range.contains(n) else {
+                throw MeshError(.invalidConfiguration, "must be \(range.lowerBound)...\(range.upperBound)")
+            }
+            return n
+        }
     }
 }

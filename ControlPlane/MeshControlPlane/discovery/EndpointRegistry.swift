@@ -21,11 +21,23 @@ public struct EndpointSnapshot: Sendable, Equatable {
 /// The discovery registry: instances per service, each with a lease and its app's health, and the watchers
 /// of each service. Watchers see only live, healthy instances. A watcher holds only the newest snapshot
 /// (`bufferingNewest(1)`), so a slow one is never sent stale intermediate states.
+///
+/// Limits: an address belongs to one service at a time (another service's registration of it is refused, so a
+/// workload cannot point callers of its service at someone else's sidecar, nor renew or remove another
+/// service's instance); a service has at most `maxPerService` instances; one connection registers at most
+/// `maxPerConnection` distinct instances (a sidecar registers one). Renewing an instance never counts as new.
 actor EndpointRegistry {
     private struct Instance: Equatable {
         var endpoint: RegisteredEndpoint
         var healthy: Bool
         var expires: ContinuousClock.Instant
+        /// The connection that last registered or renewed it.
+        var registrant: String
+    }
+
+    struct Limits: Sendable {
+        var maxPerService = 1000
+        var maxPerConnection = 1
     }
 
     private struct Entry {
@@ -38,26 +50,56 @@ actor EndpointRegistry {
 
     /// How long a registration lasts without renewal.
     let leaseTTL: Duration
+    let limits: Limits
     private var services: [ServiceName: Entry] = [:]
+    /// Which service each registered address (`host:port`) belongs to.
+    private var owners: [String: ServiceName] = [:]
     private var watchers: [ServiceName: [Int: AsyncStream<EndpointSnapshot>.Continuation]] = [:]
     private var nextWatcher = 0
 
-    init(leaseTTL: Duration = .seconds(15)) { self.leaseTTL = leaseTTL }
+    init(leaseTTL: Duration = .seconds(15), limits: Limits = Limits()) {
+        self.leaseTTL = leaseTTL
+        self.limits = limits
+    }
 
-    /// Registers or renews an instance (its lease restarts at `now`), with the health its sidecar reports.
+    /// Registers or renews an instance (its lease restarts at `now`), with the health its sidecar reports;
+    /// `registrant` names the connection it came over. Throws when a limit refuses it (nothing changes then).
     func register(
-        _ service: ServiceName, _ endpoint: RegisteredEndpoint, healthy: Bool = true,
+        _ service: ServiceName, _ endpoint: RegisteredEndpoint, healthy: Bool = true, registrant: String = "",
         now: ContinuousClock.Instant = .now
-    ) {
+    ) throws(RegistrationRefusal) {
+        let key = endpoint.key
+        if let owner = owners[key], owner != service {
+            throw RegistrationRefusal(
+                .addressInUse, "\(key) is registered by service \"\(owner)\"; an address serves one service")
+        }
         var entry = services[service, default: Entry()]
+        if entry.instances[key] == nil {
+            let byThisConnection = entry.instances.values.count { $0.registrant == registrant }
+            guard byThisConnection < limits.maxPerConnection else {
+                throw RegistrationRefusal(
+                    .connectionInstanceLimit,
+                    "this connection already registered \(byThisConnection) instance(s) of \"\(service)\", the most allowed (--max-instances-per-connection); a sidecar registers one"
+                )
+            }
+            guard entry.instances.count < limits.maxPerService else {
+                throw RegistrationRefusal(
+                    .serviceInstanceLimit,
+                    "service \"\(service)\" has \(entry.instances.count) instances, the most allowed (--max-instances-per-service)"
+                )
+            }
+        }
         entry.known = true
-        entry.instances[endpoint.key] = Instance(endpoint: endpoint, healthy: healthy, expires: now + leaseTTL)
+        entry.instances[key] = Instance(
+            endpoint: endpoint, healthy: healthy, expires: now + leaseTTL, registrant: registrant)
         services[service] = entry
+        owners[key] = service
         publishIfChanged(service)
     }
 
     func deregister(_ service: ServiceName, key: String) {
         guard services[service]?.instances.removeValue(forKey: key) != nil else { return }
+        owners[key] = nil
         publishIfChanged(service)
     }
 
@@ -69,7 +111,10 @@ actor EndpointRegistry {
         for (service, entry) in services {
             let lapsed = entry.instances.filter { $0.value.expires < now }.map(\.key)
             guard !lapsed.isEmpty else { continue }
-            for key in lapsed { services[service]?.instances.removeValue(forKey: key) }
+            for key in lapsed {
+                services[service]?.instances.removeValue(forKey: key)
+                owners[key] = nil
+            }
             removed += lapsed.count
             publishIfChanged(service)
         }

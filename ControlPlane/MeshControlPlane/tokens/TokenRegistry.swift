@@ -16,6 +16,8 @@ actor TokenRegistry {
             records = [:]
             return
         }
+        // Every unused join token is in it: readable by others, any of them could enrol a workload.
+        try SecureFiles.requirePrivate(path)
         do {
             let list = try JSONDecoder().decode([TokenRecord].self, from: Data(bytes))
             records = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

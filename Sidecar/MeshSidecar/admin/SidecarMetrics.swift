@@ -1,9 +1,17 @@
 import Foundation
+import MeshCore
+import MeshFrontDoor
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// The traffic direction a metric belongs to.
 enum Direction: String, CaseIterable, Sendable {
     case inbound, outbound
+}
+
+/// The sidecar's listeners, as metric labels (every upstream bind counts as `upstream`).
+enum ListenerKind: String, CaseIterable, Sendable {
+    case inbound, outbound, upstream, admin
 }
 
 /// The sidecar's Prometheus metrics. Every label set is fixed and created up front (direction × status
@@ -17,6 +25,11 @@ final class SidecarMetrics: Sendable {
     private let resets: [Direction: (upstream: Counter, downstream: Counter)]
     private let identityExpiry: Gauge
     private let peerConnections: [String: Counter]
+    private let frontDoorClosed: [ListenerKind: [FrontDoorEvent: Counter]]
+    private let listenerConnections: [ListenerKind: Gauge]
+    private let gateList = NIOLockedValueBox<[ConnectionGate]>([])
+    /// Every listener's front door.
+    var gates: [ConnectionGate] { gateList.withLockedValue { $0 } }
 
     static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
@@ -78,6 +91,41 @@ final class SidecarMetrics: Sendable {
             })
         identityExpiry = registry.makeGauge(
             name: "mesh_identity_expiry_timestamp_seconds", help: "When the current workload certificate expires")
+        frontDoorClosed = Dictionary(
+            uniqueKeysWithValues: ListenerKind.allCases.map { listener in
+                (
+                    listener,
+                    Dictionary(
+                        uniqueKeysWithValues: FrontDoorEvent.allCases.map { event in
+                            (
+                                event,
+                                registry.makeCounter(
+                                    name: "mesh_listener_closed_total",
+                                    labels: [("listener", listener.rawValue), ("reason", event.rawValue)],
+                                    help: "Connections the front door closed: over the cap, handshake or idle timeout")
+                            )
+                        })
+                )
+            })
+        listenerConnections = Dictionary(
+            uniqueKeysWithValues: ListenerKind.allCases.map { listener in
+                (
+                    listener,
+                    registry.makeGauge(
+                        name: "mesh_listener_connections", labels: [("listener", listener.rawValue)],
+                        help: "Connections open on the sidecar's listeners, by listener")
+                )
+            })
+    }
+
+    /// The front door of one listener, counting what it closes here.
+    func gate(_ listener: ListenerKind, _ limits: ListenerLimits) -> ConnectionGate {
+        let counters = frontDoorClosed[listener]!
+        let gate = ConnectionGate(listener: listener.rawValue, limits: limits) { event, _ in
+            counters[event]!.increment()
+        }
+        gateList.withLockedValue { $0.append(gate) }
+        return gate
     }
 
     func requestCompleted(_ direction: Direction, status: Int, elapsed: Duration) {
@@ -118,6 +166,11 @@ final class SidecarMetrics: Sendable {
     /// Prometheus text exposition, with the gauges that are read rather than pushed brought up to date.
     func render(identityNotAfter: Date) -> [UInt8] {
         identityExpiry.set(identityNotAfter.timeIntervalSince1970)
+        var open: [ListenerKind: Int] = [:]
+        for gate in gates {
+            if let kind = ListenerKind(rawValue: gate.listener) { open[kind, default: 0] += gate.openConnections }
+        }
+        for (kind, gauge) in listenerConnections { gauge.set(Int64(open[kind] ?? 0)) }
         return registry.emitToBuffer()
     }
 }

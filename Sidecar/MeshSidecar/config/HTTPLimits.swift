@@ -8,8 +8,6 @@ struct HTTPLimits: Sendable {
     var maxHeaderFields = 100
     /// From the first byte of a request until its head is complete (slowloris).
     var requestHeadTimeout: TimeAmount = .seconds(10)
-    /// From accept until the TLS handshake completes.
-    var tlsHandshakeTimeout: TimeAmount = .seconds(10)
 
     var decoderLimits: NIOHTTPDecoderLimitConfiguration {
         var limits = NIOHTTPDecoderLimitConfiguration()

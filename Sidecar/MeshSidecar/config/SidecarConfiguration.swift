@@ -24,6 +24,9 @@ public struct SidecarConfiguration: Sendable {
     public var trustDomain = TrustDomain.default
     public var logLevel = "info"
     var httpLimits = HTTPLimits()
+    /// Each data listener's front door (inbound, outbound, every upstream bind): connection cap, handshake and
+    /// idle timeouts. The admin listener has its own, smaller ones (`ListenerLimits.admin`).
+    public var listenerLimits = ListenerLimits.sidecar
     /// How long SIGTERM waits for in-flight requests before closing what is left.
     public var drainTimeout: Duration = .seconds(30)
     /// What the app speaks; registered with the instance so callers pick the right relay.
@@ -31,10 +34,10 @@ public struct SidecarConfiguration: Sendable {
     /// Checked before every lease renewal; a failing app is not served to callers.
     public var healthCheck = AppHealthCheck.tcp
 
-    static let flags: Set<String> = [
+    static let flags = Set([
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
         "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout", "health-check",
-    ]
+    ]).union(ListenerLimits.flags)
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
     public init(arguments: [String], environment: [String: String]) throws(MeshError) {
@@ -79,6 +82,7 @@ public struct SidecarConfiguration: Sendable {
         if let drain = try f.optionalDuration("drain-timeout", in: .zero ... .seconds(3600), "0s...1h") {
             drainTimeout = drain
         }
+        listenerLimits = try ListenerLimits.sidecar.overridden(by: f)
         for spec in f.strings("upstream") {
             upstreams.append(
                 try f.parse("upstream", spec) { v throws(MeshError) in

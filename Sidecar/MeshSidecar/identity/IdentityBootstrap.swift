@@ -38,6 +38,8 @@ enum IdentityBootstrap {
                 "--token-file \(tokenFile) does not exist and \(dataDir) holds no valid identity: create a token with meshctl token create --service \(service)"
             )
         }
+        // A join token enrols a workload of its service: as secret as the key it will get.
+        try SecureFiles.requirePrivate(tokenFile)
         let token = try JoinToken(parsing: text)
         do {
             let identity = try await Enrolment.certify(

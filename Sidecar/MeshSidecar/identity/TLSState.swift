@@ -52,13 +52,13 @@ final class TLSState: Sendable {
 
     private static func snapshot(_ identity: WorkloadIdentity) throws -> Snapshot {
         let server = try MeshTLSConfiguration.makeServerConfigurationWithMTLS(
-            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
+            chain: identity.chain, key: identity.key, roots: identity.bundle.roots, alpn: alpn)
         let client = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
-            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: alpn)
+            chain: identity.chain, key: identity.key, roots: identity.bundle.roots, alpn: alpn)
         let http1 = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
-            chain: identity.chain, key: identity.key, bundle: identity.bundle, alpn: ["http/1.1"])
+            chain: identity.chain, key: identity.key, roots: identity.bundle.roots, alpn: ["http/1.1"])
         let relay = try MeshTLSConfiguration.makeClientConfigurationWithMTLS(
-            chain: identity.chain, key: identity.key, bundle: identity.bundle)
+            chain: identity.chain, key: identity.key, roots: identity.bundle.roots)
         return Snapshot(
             identity: identity, serverContext: try NIOSSLContext(configuration: server),
             clientContext: try NIOSSLContext(configuration: client),

@@ -1,5 +1,6 @@
 import Logging
 import MeshCore
+import MeshFrontDoor
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -10,9 +11,13 @@ import NIOTLS
 enum InboundProxy {
     static func bind(
         _ address: HostPort, tls: TLSState, router: InboundRouter, appProtocol: AppProtocol, pools: PoolSet,
-        limits: HTTPLimits, metrics: SidecarMetrics, drain: DrainGroup, logger: Logger
+        limits: HTTPLimits, gate: ConnectionGate, metrics: SidecarMetrics, drain: DrainGroup, logger: Logger
     ) async throws -> any Channel {
-        try await Listener.bind(address, group: pools.group, drain: drain) { channel in
+        // accept → a slot under the listener's cap (else closed at once), then per connection:
+        try await Listener.bindTLS(
+            address, group: pools.group, gate: gate, drain: drain,
+            onHandshakeFailure: { metrics.handshakeFailed(.inbound) }
+        ) { channel, guardHandler in
             let ops = channel.pipeline.syncOperations
             // TLS: mTLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain)
             try ops.addHandler(
@@ -21,9 +26,9 @@ enum InboundProxy {
                     customVerificationCallbackWithMetadata: tls.verifier.callback(.anyInTrustDomain)))
             // one TLS record per flush, however many buffers the codecs wrote
             try ops.addHandler(TLSRecordCoalescer())
-            // a client that stalls the handshake is closed after the handshake timeout
-            try ops.addHandler(
-                TLSHandshakeTimeoutHandler(limit: limits.tlsHandshakeTimeout) { metrics.handshakeFailed(.inbound) })
+            // front door: closed if the handshake has not completed in time, or once it carries nothing for the
+            // idle timeout
+            try ops.addHandler(guardHandler)
             if appProtocol == .tcp {
                 // opaque TCP: once the peer is verified, relay bytes to the app as they come
                 let app = EndpointTarget(address: router.app, identity: nil)

@@ -1,6 +1,7 @@
 import Logging
 import MeshControlClient
 import MeshCore
+import MeshFrontDoor
 import NIOCore
 import NIOExtras
 import NIOHTTP1
@@ -24,12 +25,15 @@ struct OutboundParts: Sendable {
 /// The outbound direction, app socket → peer sidecar, assembled in one place for the HTTP proxy listener and
 /// for each explicit upstream bind (which differ only in the route step: a bind names its service).
 enum OutboundProxy {
-    static func bind(_ address: HostPort, fixedService: ServiceName? = nil, _ parts: OutboundParts) async throws
-        -> any Channel
-    {
+    static func bind(
+        _ address: HostPort, fixedService: ServiceName? = nil, gate: ConnectionGate, _ parts: OutboundParts
+    ) async throws -> any Channel {
         let router = OutboundRouter(
             cache: parts.cache, balancers: parts.balancers, policy: parts.policy, fixedService: fixedService)
-        return try await Listener.bind(address, group: parts.http1Pools.group, drain: parts.drain) { channel in
+        // accept → front door: a slot under the cap, closed if no byte arrives in time or none flows for the idle
+        // timeout (plaintext: the guard goes first), then per connection:
+        return try await Listener.bind(address, group: parts.http1Pools.group, gate: gate, drain: parts.drain) {
+            channel in
             guard let service = fixedService else {
                 // accept → protocol: HTTP/1.1 or h2c by its preface (limits: 431, 400, head timeout) → the stack
                 try HTTPServerSetup.configureSniffing(channel, limits: parts.limits, forwarder: stack(router, parts))
