@@ -275,7 +275,9 @@ for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/n
 SHIP=$ROOT/.build/ship/release
 for n in ${BENCH_SIDECARS-100 1000}; do
   CP="$RUN/cp-$n"; mkdir -p "$CP"
+  # Every simulated sidecar is an instance of one service "load": room for all of them (and their connections).
   "$SHIP/mesh-control" serve --data-dir "$CP/data" --listen 127.0.0.1:0 --log-level warning --admission-rate 2000 \
+    --max-instances-per-service $((n + 10)) --max-connections $((n + 100)) \
     >"$CP/control.log" 2>&1 & CP_PID=$!; PIDS+=($CP_PID)
   for _ in $(seq 1 100); do [ -f "$CP/data/admin/meshctl.yaml" ] && break; sleep 0.1; done
   export MESHCTL_CONFIG="$CP/data/admin/meshctl.yaml"

@@ -7,14 +7,34 @@ import ServiceLifecycle
 
 @main
 struct MeshControlMain {
+    static let usage = """
+        usage: mesh-control serve --data-dir DIR [flags]
+          --data-dir DIR                      CA key, tokens, admin credential, policy store
+          --listen HOST:PORT                  the API, mTLS 1.3 (127.0.0.1:7443)
+          --trust-domain NAME                 (mesh.local)
+          --cert-ttl DUR                      workload certificate lifetime (24h)
+          --lease-ttl DUR                     registration lease (15s)
+          --admission-rate N                  new sidecar streams per second after a burst (500)
+          --max-connections N                 (10000)
+          --handshake-timeout DUR             accept to completed TLS handshake (10s)
+          --idle-timeout DUR                  no byte either way (5m)
+          --max-instances-per-service N       (1000)
+          --max-instances-per-connection N    (1)
+          --log-level LEVEL                   (info)
+        Every flag has a MESH_* environment twin (--data-dir: MESH_DATA_DIR).
+        """
+
     static func main() async {
         var args = Array(CommandLine.arguments.dropFirst())
-        guard args.first == "serve" else {
-            fail(
-                64,
-                "usage: mesh-control serve --data-dir DIR [--listen 127.0.0.1:7443] [--trust-domain mesh.local] [--cert-ttl 24h] [--log-level info]"
-            )
+        if args.contains("--help") || args.contains("-h") {
+            print(usage)
+            return
         }
+        if args == ["--version"] {
+            print("mesh-control \(Meshwork.version)")
+            return
+        }
+        guard args.first == "serve" else { fail(64, usage) }
         args.removeFirst()
         let configuration: ControlPlaneConfiguration
         do {
@@ -25,6 +45,14 @@ struct MeshControlMain {
         }
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)
         let logger = Logger(label: "mesh-control")
+        let files = FileDescriptorLimit.raiseToHardLimit() ?? 0
+        if files < configuration.listenerLimits.maxConnections + 256 {
+            logger.warning(
+                "the open-file limit is below --max-connections: raise LimitNOFILE or lower --max-connections",
+                metadata: [
+                    "open_files": "\(files)", "max_connections": "\(configuration.listenerLimits.maxConnections)",
+                ])
+        }
         let server = ControlPlaneServer(configuration: configuration, logger: logger)
         do {
             let group = ServiceGroup(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

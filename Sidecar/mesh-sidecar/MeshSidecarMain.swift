@@ -6,16 +6,57 @@ import MeshTelemetry
 
 @main
 struct MeshSidecarMain {
+    static let usage = """
+        usage: mesh-sidecar --service NAME --app HOST:PORT
+                            (--control HOST:PORT --token-file FILE --data-dir DIR | --cert F --key F --bundle F)
+          --service NAME            the service this sidecar fronts (a DNS label)
+          --app HOST:PORT           the local app
+          --control HOST:PORT       the control plane (with --token-file and --data-dir)
+          --token-file FILE         a join token from `meshctl token create` (mode 0600)
+          --data-dir DIR            key, certificate, bundle and policy (persistent)
+          --cert, --key, --bundle   standalone mode: identity from files, watched; --endpoint SERVICE=HOST:PORT
+          --inbound HOST:PORT       mTLS listener (0.0.0.0:15006)
+          --advertise HOST:PORT     the address peers dial (default: the inbound address)
+          --outbound HOST:PORT      HTTP proxy for the app (127.0.0.1:15001)
+          --upstream NAME=HOST:PORT a local port for one service (repeatable)
+          --admin HOST:PORT         /live /ready /certs /metrics /config (127.0.0.1:15000)
+          --protocol http|http2|tcp what the app speaks (http)
+          --health-check tcp|http:/PATH|none   checked before each lease renewal (tcp)
+          --max-connections N       per listener (4096; admin 64)
+          --handshake-timeout DUR   accept to TLS handshake or first byte (10s)
+          --idle-timeout DUR        no byte either way (1h)
+          --drain-timeout DUR       SIGTERM waits this long for in-flight requests (30s)
+          --trust-domain NAME       (mesh.local)   --log-level LEVEL (info)
+        Every flag has a MESH_* environment twin (--token-file: MESH_TOKEN_FILE).
+        """
+
     static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usage)
+            return
+        }
+        if arguments == ["--version"] {
+            print("mesh-sidecar \(Meshwork.version)")
+            return
+        }
         let configuration: SidecarConfiguration
         do {
             configuration = try SidecarConfiguration(
-                arguments: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+                arguments: arguments, environment: ProcessInfo.processInfo.environment)
         } catch {
             fail(64, error.message)
         }
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)
         let logger = Logger(label: "mesh-sidecar")
+        let files = FileDescriptorLimit.raiseToHardLimit() ?? 0
+        if files < configuration.listenerLimits.maxConnections * 2 {
+            logger.warning(
+                "the open-file limit is below two per allowed connection: raise LimitNOFILE or lower --max-connections",
+                metadata: [
+                    "open_files": "\(files)", "max_connections": "\(configuration.listenerLimits.maxConnections)",
+                ])
+        }
         do {
             try await Sidecar(configuration: configuration, logger: logger).run()
         } catch let error as MeshError {

@@ -12,7 +12,8 @@ struct Meshctl: AsyncParsableCommand {
         commandName: "meshctl",
         abstract: "Drive a Meshwork mesh.",
         discussion:
-            "Exit codes: 0 ok, 1 invalid policy or the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
+            "Exit codes: 0 ok, 1 invalid policy or the control plane refused, failed or dropped the call, 64 bad usage, 69 control plane unreachable.",
+        version: "meshctl \(Meshwork.version)",
         subcommands: [
             Validate.self, Apply.self, Get.self, Delete.self, History.self, Rollback.self, Status.self, Token.self,
         ]

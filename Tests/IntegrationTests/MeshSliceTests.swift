@@ -113,8 +113,18 @@ struct MeshSliceTests {
         let mesh = try Mesh()
         defer { mesh.stop() }
         let frontend = try mesh.sidecar("frontend", app: 1)
-        // "billing" advertises the frontend sidecar's inbound port: whoever dials billing meets a frontend certificate.
-        _ = try mesh.sidecar("billing", app: 1, extra: ["--advertise", frontend.inbound, "--health-check", "none"])
+        // "billing" advertises a TLS server holding frontend's certificate: whoever dials billing meets a frontend
+        // identity. (Advertising frontend's own inbound address is refused: an address serves one service.)
+        let impostor = try MeshProcesses.freePort()
+        try mesh.p.start(
+            "/usr/bin/openssl",
+            [
+                "s_server", "-accept", "127.0.0.1:\(impostor)", "-cert", "\(frontend.dataDir)/cert.pem", "-key",
+                "\(frontend.dataDir)/key.pem", "-tls1_3", "-quiet", "-naccept", "10",
+            ], log: "impostor.log")
+        try mesh.p.waitForPort(impostor)
+        _ = try mesh.sidecar(
+            "billing", app: 1, extra: ["--advertise", "127.0.0.1:\(impostor)", "--health-check", "none"])
         let caller = try mesh.sidecar("caller", app: 1)
         let r = try mesh.curl(via: caller.outbound, "http://billing/")
         #expect(r.output.hasPrefix("HTTP/1.1 502"), "\(r.output)")
