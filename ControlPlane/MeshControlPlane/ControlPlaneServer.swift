@@ -54,10 +54,11 @@ public struct ControlPlaneServer: Service {
         let serverCert = try ca.issue(
             identity: .controlPlane(in: td), publicKey: .init(serverKey.publicKey), lifetime: .seconds(365 * 86400))
         let verifier = PeerVerifier(trustDomain: td, bundle: { ca.bundle })
-        let tally = FrontDoorTally()
+        let tally = EventTally<FrontDoorEvent>("front door closed connections")
         let frontDoor = ConnectionGate(listener: "control", limits: configuration.listenerLimits) { event, _ in
             tally.record(event)
         }
+        let refusals = EventTally<RegistrationRefusal.Reason>("registrations refused")
         let transport = try Self.transport(
             configuration.listen,
             tls: try NIOSSLContext(
@@ -80,7 +81,7 @@ public struct ControlPlaneServer: Service {
             services: [
                 IdentityAPI(
                     ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
-                DiscoveryAPI(registry: registry, gate: gate, trustDomain: td, logger: logger),
+                DiscoveryAPI(registry: registry, gate: gate, refusals: refusals, trustDomain: td, logger: logger),
                 AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
                 PolicyAPI(registry: policies, tracker: tracker, trustDomain: td, logger: logger),
                 PolicyPushAPI(registry: policies, tracker: tracker, gate: gate, trustDomain: td, logger: logger),
@@ -89,7 +90,7 @@ public struct ControlPlaneServer: Service {
         do {
             try await serveUntilShutdown(
                 server: server, transport: transport, prepared: prepared, registry: registry,
-                frontDoor: (frontDoor, tally))
+                tallies: (frontDoor, tally, refusals))
         } catch {
             try? await store.close()
             throw error
@@ -100,7 +101,10 @@ public struct ControlPlaneServer: Service {
     private func serveUntilShutdown(
         server: GRPCServer<HTTP2ServerTransport.Posix>, transport: HTTP2ServerTransport.Posix,
         prepared: PreparedControlPlane, registry: EndpointRegistry,
-        frontDoor: (gate: ConnectionGate, tally: FrontDoorTally)
+        tallies: (
+            gate: ConnectionGate, frontDoor: EventTally<FrontDoorEvent>,
+            refusals: EventTally<RegistrationRefusal.Reason>
+        )
     ) async throws {
         let ca = prepared.ca
         let td = configuration.trustDomain
@@ -119,8 +123,14 @@ public struct ControlPlaneServer: Service {
                         try await Task.sleep(for: .seconds(1))
                         let removed = await registry.expire()
                         if removed > 0 { logger.info("leases lapsed", metadata: ["instances": "\(removed)"]) }
-                        frontDoor.tally.logSinceLast(frontDoor.gate, logger: logger)
-                        MemoryAfterBursts.reclaim([frontDoor.gate])
+                        tallies.frontDoor.logSinceLast(
+                            logger,
+                            metadata: [
+                                "open": "\(tallies.gate.openConnections)",
+                                "max_connections": "\(tallies.gate.limits.maxConnections)",
+                            ])
+                        tallies.refusals.logSinceLast(logger)
+                        MemoryAfterBursts.reclaim([tallies.gate])
                     }
                 }
             }

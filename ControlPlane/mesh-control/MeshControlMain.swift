@@ -17,7 +17,7 @@ struct MeshControlMain {
           --admission-rate N                  new sidecar streams per second after a burst (500)
           --max-connections N                 (10000)
           --handshake-timeout DUR             accept to completed TLS handshake (10s)
-          --idle-timeout DUR                  no byte either way (5m)
+          --idle-timeout DUR                  no byte either way (10m)
           --max-instances-per-service N       (1000)
           --max-instances-per-connection N    (1)
           --log-level LEVEL                   (info)

@@ -49,13 +49,13 @@ struct MeshSidecarMain {
         }
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)
         let logger = Logger(label: "mesh-sidecar")
+        // Each proxied connection holds two descriptors (the caller's and the upstream's), on every data listener.
         let files = FileDescriptorLimit.raiseToHardLimit() ?? 0
-        if files < configuration.listenerLimits.maxConnections * 2 {
+        let needed = configuration.listenerLimits.maxConnections * 2 * (2 + configuration.upstreams.count)
+        if files < needed {
             logger.warning(
-                "the open-file limit is below two per allowed connection: raise LimitNOFILE or lower --max-connections",
-                metadata: [
-                    "open_files": "\(files)", "max_connections": "\(configuration.listenerLimits.maxConnections)",
-                ])
+                "the open-file limit is below two per allowed connection on every listener: raise LimitNOFILE or lower --max-connections",
+                metadata: ["open_files": "\(files)", "needed": "\(needed)"])
         }
         do {
             try await Sidecar(configuration: configuration, logger: logger).run()

@@ -1,8 +1,13 @@
 /// What an error message may repeat of untrusted input: at most 64 characters and the full length, so a
 /// megabyte name comes back as a line, never as a megabyte (which, in a gRPC status, is over the 16 KiB
 /// header limit and turns a clear refusal into a dropped connection).
+/// Counted in Unicode scalars, not characters: one character can carry any number of combining marks.
 public func echoed(_ text: String) -> String {
-    text.count <= 64 ? "\"\(text)\"" : "\"\(text.prefix(64))…\" (\(text.utf8.count) bytes)"
+    let scalars = text.unicodeScalars
+    guard scalars.count > 64 else { return "\"\(text)\"" }
+    var cut = String.UnicodeScalarView()
+    cut.append(contentsOf: scalars.prefix(64))
+    return "\"\(String(cut))…\" (\(text.utf8.count) bytes)"
 }
 
 /// Limits of the control plane's API, shared by the server (which enforces them) and `meshctl` (which

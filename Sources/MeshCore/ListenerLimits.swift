@@ -24,8 +24,9 @@ public struct ListenerLimits: Sendable, Equatable {
     /// The sidecar's admin listener (loopback: probes and scrapes).
     public static let admin = ListenerLimits(maxConnections: 64, idleTimeout: .seconds(300))
     /// The control plane: one connection per sidecar of the fleet, plus meshctl. A sidecar's session renews its
-    /// lease every few seconds, so five silent minutes mean a dead or idle peer.
-    public static let controlPlane = ListenerLimits(maxConnections: 10_000, idleTimeout: .seconds(300))
+    /// lease every few seconds; the longest silent call is `meshctl status --wait` (at most 5 minutes). Ten silent
+    /// minutes mean a dead or idle peer.
+    public static let controlPlane = ListenerLimits(maxConnections: 10_000, idleTimeout: .seconds(600))
 
     public static let flags: Set<String> = ["max-connections", "handshake-timeout", "idle-timeout"]
 

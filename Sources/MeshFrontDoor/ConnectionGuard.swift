@@ -78,7 +78,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
         guard timer == nil else { return }
         let channel = context.channel
         let handshake = TimeAmount(gate.limits.handshakeTimeout)
-        timer = context.eventLoop.scheduleTask(in: handshake) { [self] in
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: handshake) { [self] in
             guard proven else {
                 gate.report(.handshakeTimeout)
                 channel.close(promise: nil)
@@ -101,6 +101,6 @@ final class ConnectionGuard: ChannelDuplexHandler {
             }
         }
         let quarter = TimeAmount(gate.limits.idleTimeout / 4)
-        timer = channel.eventLoop.scheduleTask(in: quarter) { [self] in tick(channel) }
+        timer = channel.eventLoop.assumeIsolated().scheduleTask(in: quarter) { [self] in tick(channel) }
     }
 }

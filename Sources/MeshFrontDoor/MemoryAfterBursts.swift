@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -6,10 +8,13 @@
 /// per-thread arenas: after 2,000 half-open connections came and went, a process stayed 130 MB above its
 /// baseline (measured on the control plane). Called periodically; when the listeners' connections fell well
 /// below their peak since the last call, `malloc_trim(0)` returns the free pages of every arena
-/// (a few milliseconds, only after bursts), and the peak restarts from now.
+/// (a few milliseconds, only after bursts, at most once per 10 s: it holds each arena's lock while it runs), and
+/// the peak restarts from now. glibc only: elsewhere (musl, Darwin) it does nothing.
 public enum MemoryAfterBursts {
     /// Connections that must have closed since the peak for a trim to be worth it.
     static let burst = 256
+    static let minimumInterval = Duration.seconds(10)
+    private static let lastTrim = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Returns whether it trimmed.
     @discardableResult
@@ -24,8 +29,15 @@ public enum MemoryAfterBursts {
         guard closedSincePeak >= burst || (closedSincePeak >= burst / 2 && open < closedSincePeak) else {
             return false
         }
+        let now = ContinuousClock.now
+        let due = lastTrim.withLock { last in
+            guard last.map({ now - $0 >= minimumInterval }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return false }  // the burst stays pending: the peak is kept until a trim is due
         for gate in gates { gate.resetPeak() }
-        mallocTrim?(0)
+        _ = mallocTrim?(0)
         return true
     }
 

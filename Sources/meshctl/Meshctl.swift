@@ -12,7 +12,7 @@ struct Meshctl: AsyncParsableCommand {
         commandName: "meshctl",
         abstract: "Drive a Meshwork mesh.",
         discussion:
-            "Exit codes: 0 ok, 1 invalid policy or the control plane refused, failed or dropped the call, 64 bad usage, 69 control plane unreachable.",
+            "Exit codes: 0 ok, 1 invalid policy or the control plane refused or failed, 64 bad usage, 69 control plane unreachable.",
         version: "meshctl \(Meshwork.version)",
         subcommands: [
             Validate.self, Apply.self, Get.self, Delete.self, History.self, Rollback.self, Status.self, Token.self,
@@ -44,13 +44,6 @@ func adminCall<R: Sendable>(
     do {
         return try await config.client.withClient(body)
     } catch let error as RPCError {
-        if error.code == .unavailable && error.message.hasPrefix("Stream unexpectedly closed") {
-            // Connected, asked, and the call was dropped: most likely an answer over an HTTP/2 or gRPC limit.
-            printError(
-                "the control plane at \(config.client.address) dropped the call without an answer (\(error.message)); its log may say why"
-            )
-            throw ExitCode(1)
-        }
         if error.code == .unavailable {
             printError("cannot reach the control plane at \(config.client.address): \(error.message)")
             throw ExitCode(69)

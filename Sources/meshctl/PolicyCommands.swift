@@ -58,16 +58,8 @@ struct Apply: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let sources = try files.read()
-        // What the control plane would refuse is refused here, with every issue (as `validate` shows them).
-        let issues = PolicyFiles.load(sources).issues
-        guard issues.isEmpty else {
-            FileHandle.standardError.write(
-                Data((PolicyErrors(issues: issues).summary(maxBytes: 64 * 1024) + "\n").utf8))
-            throw ExitCode(1)
-        }
         var request = Meshwork_V1_ApplyRequest()
-        request.files = sources.map { source in
+        request.files = try files.read().map { source in
             var file = Meshwork_V1_SourceFile()
             file.name = source.name
             file.yaml = source.text

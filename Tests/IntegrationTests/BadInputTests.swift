@@ -12,7 +12,7 @@ struct BadInputTests {
             let version = try p.run(binary, ["--version"])
             #expect(version.status == 0 && version.output.hasPrefix("\(binary) 0."), "\(binary): \(version.output)")
             let help = try p.run(binary, ["--help"])
-            #expect(help.status == 0 && help.output.contains("usage") || help.output.contains("USAGE"), "\(binary)")
+            #expect(help.status == 0 && (help.output.contains("usage") || help.output.contains("USAGE")), "\(binary)")
         }
         #expect(try p.run("mesh-sidecar", ["--help"]).output.contains("--max-connections N"))
         #expect(try p.run("mesh-control", ["--help"]).output.contains("--max-instances-per-connection N"))

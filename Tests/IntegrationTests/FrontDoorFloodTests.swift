@@ -45,10 +45,10 @@ import Testing
     }
 
     @Test func everyListenerShedsAFloodKeepsServingAndGivesMemoryBack() throws {
-        let limits = ["--handshake-timeout", "2s", "--max-connections", "1500"]
-        // The control plane accepts as fast as gRPC takes connections (slower than a sidecar under load): a longer
-        // handshake timeout, so none of the first 1,500 is closed before the flood is accepted and the cap bites.
-        let mesh = try Mesh(controlFlags: ["--handshake-timeout", "5s", "--max-connections", "1500"])
+        // A handshake timeout long enough for all 2,000 to be accepted before the first admitted one times out (the
+        // control plane accepts only as fast as gRPC takes connections), so the cap bites on every port.
+        let limits = ["--handshake-timeout", "5s", "--max-connections", "1500"]
+        let mesh = try Mesh(controlFlags: limits)
         defer { mesh.stop() }
         let p = mesh.p
         let app = try p.startApp("orders", log: "orders-app.log")
@@ -75,8 +75,8 @@ import Testing
                 var total = (cap: 0, handshakeTimeout: 0)
                 for line in p.text("control.log").split(separator: "\n") where line.contains("front door closed") {
                     let fields = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
-                    total.cap += Int(fields["closed_cap"] as? String ?? "0") ?? 0
-                    total.handshakeTimeout += Int(fields["closed_handshake_timeout"] as? String ?? "0") ?? 0
+                    total.cap += Int(fields["cap"] as? String ?? "0") ?? 0
+                    total.handshakeTimeout += Int(fields["handshake_timeout"] as? String ?? "0") ?? 0
                 }
                 return total
             }
@@ -91,9 +91,13 @@ import Testing
         }
         var baseline: [Int32: Double] = [:]
         for target in targets { baseline[target.pid] = Self.residentMiB(target.pid) }
+        let somaxconn =
+            Int(
+                (try? String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4096
         for target in targets {
-            #expect(try Self.backlog(p, target.address) >= 4096, "\(target.name): listen backlog")
-            let done = ManagedAtomicFlag()
+            #expect(try Self.backlog(p, target.address) >= min(4096, somaxconn), "\(target.name): listen backlog")
+            let done = LockedFlag()
             let realFailures = LockedCounter()
             let realSent = LockedCounter()
             let traffic = Thread {
@@ -105,53 +109,49 @@ import Testing
                 }
             }
             traffic.start()
-            let result = try Self.flood(p, target.address, count: 2000, hold: 10, tls: target.tls)
+            let result = try Self.flood(p, target.address, count: 2000, hold: 14, tls: target.tls)
             done.set()
             while !traffic.isFinished { usleep(20_000) }
             let cap = target.name == "admin" ? 64 : 1500
             print(
                 "front door \(target.name): \(result) real requests \(realSent.value), failed \(realFailures.value)")
-            #expect(result.opened + result.connect_failed == 2000)
+            #expect(result.connect_failed == 0, "\(target.name): the backlog took every connect")
             #expect(result.still_open_at_end == 0, "\(target.name): every flood socket was closed by the server")
-            #expect((result.last_close_s ?? 99) < 10, "\(target.name): the handshake timeout closed what got in")
+            #expect((result.last_close_s ?? 99) < 12, "\(target.name): the handshake timeout closed what got in")
             usleep(1_500_000)  // the control plane logs its closings once a second
             // Over the cap: closed at accept; the rest at the handshake timeout (counted where it happened).
             let closed = try closings(target.name)
             // (the real connections already open, a few, hold slots too)
             #expect((2000 - cap...2000 - cap + 5).contains(closed.cap), "\(target.name): \(closed)")
-            #expect(closed.cap + closed.handshakeTimeout == 2000, "\(target.name): \(closed)")
+            #expect(closed.cap + closed.handshakeTimeout == result.opened, "\(target.name): \(closed)")
             #expect(realSent.value > 5 && realFailures.value == 0, "\(target.name): real requests served meanwhile")
         }
         // The sessions to the control plane were never interrupted; it still takes new ones.
         #expect(!p.text(orders.log).contains("lease renewal failed"))
         #expect(try p.run("meshctl", ["history"], env: mesh.meshctlEnv).status == 0)
-        // Memory back within a few MiB of where each process was before the floods (trimmed after bursts).
-        usleep(2_500_000)
-        for (pid, before) in baseline {
-            let after = Self.residentMiB(pid)
-            print("front door memory pid \(pid): \(before) MiB before, \(after) MiB after")
-            #expect(after < before + 8, "pid \(pid): \(before) MiB before the floods, \(after) MiB after")
+        // Memory back near where each process was before the floods (trimmed after a burst, at most once per 10 s;
+        // waited for up to 15 s). The first burst leaves the allocator's high-water mark a few MiB up (measured 1–12
+        // MiB); a later burst of the same size adds nothing, so it is flooded once more and must not grow.
+        func settled(_ pid: Int32, below limit: Double) -> Double {
+            var now = Self.residentMiB(pid)
+            let deadline = Date().addingTimeInterval(15)
+            while now >= limit && Date() < deadline {
+                usleep(500_000)
+                now = Self.residentMiB(pid)
+            }
+            return now
         }
+        var afterFirst: [Int32: Double] = [:]
+        for (pid, before) in baseline {
+            let after = settled(pid, below: before + 16)
+            afterFirst[pid] = after
+            print("front door memory pid \(pid): \(before) MiB before, \(after) MiB after")
+            #expect(after < before + 16, "pid \(pid): \(before) MiB before the floods, \(after) MiB after")
+        }
+        let control = mesh.controlProcess.processIdentifier
+        _ = try Self.flood(p, mesh.control, count: 2000, hold: 14, tls: true)
+        let again = settled(control, below: afterFirst[control]! + 3)
+        print("front door memory control plane after a second flood: \(again) MiB")
+        #expect(again < afterFirst[control]! + 3, "a second burst must not grow it: \(afterFirst[control]!) → \(again)")
     }
-}
-
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var flag = false
-    var isSet: Bool { lock.withLock { flag } }
-    func set() { lock.withLock { flag = true } }
-}
-
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    var value: Int { lock.withLock { count } }
-    func add() { lock.withLock { count += 1 } }
-}
-
-final class LockedLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    var all: [String] { lock.withLock { lines } }
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
 }

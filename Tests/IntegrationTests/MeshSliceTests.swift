@@ -120,7 +120,7 @@ struct MeshSliceTests {
             "/usr/bin/openssl",
             [
                 "s_server", "-accept", "127.0.0.1:\(impostor)", "-cert", "\(frontend.dataDir)/cert.pem", "-key",
-                "\(frontend.dataDir)/key.pem", "-tls1_3", "-quiet", "-naccept", "10",
+                "\(frontend.dataDir)/key.pem", "-tls1_3", "-quiet", "-naccept", "100",
             ], log: "impostor.log")
         try mesh.p.waitForPort(impostor)
         _ = try mesh.sidecar(

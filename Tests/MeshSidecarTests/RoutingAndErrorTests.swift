@@ -107,6 +107,19 @@ import Testing
         #expect(c.trustDomain == .default)
         #expect(c.upstreams.isEmpty)
         #expect(c.healthCheck == .tcp, "an app that does not accept connections is not served")
+        #expect(c.listenerLimits == .sidecar)
+        #expect(c.listenerLimits.maxConnections == 4096 && c.listenerLimits.idleTimeout == .seconds(3600))
+    }
+
+    @Test func frontDoorLimitsFromFlagsAndTwins() throws {
+        let c = try SidecarConfiguration(
+            arguments: required + ["--max-connections", "100", "--idle-timeout", "90s"],
+            environment: ["MESH_HANDSHAKE_TIMEOUT": "2s"])
+        #expect(c.listenerLimits.maxConnections == 100 && c.listenerLimits.idleTimeout == .seconds(90))
+        #expect(c.listenerLimits.handshakeTimeout == .seconds(2))
+        #expect(throws: MeshError.self) {
+            try SidecarConfiguration(arguments: required + ["--max-connections", "-1"], environment: [:])
+        }
     }
 
     @Test func healthChecks() throws {

@@ -45,9 +45,9 @@ struct AdminAPI: Meshwork_V1_Admin.SimpleServiceProtocol {
         try CallerIdentity(context).requireAdmin(trustDomain)
         guard try await tokens.revoke(id: request.tokenID, now: Date()) else {
             throw RPCError(
-                code: .notFound, message: "no join token with id \(request.tokenID) (see: meshctl token list)")
+                code: .notFound, message: "no join token with id \(echoed(request.tokenID)) (see: meshctl token list)")
         }
-        logger.info("join token revoked", metadata: ["token": "\(request.tokenID)"])
+        logger.info("join token revoked", metadata: ["token": "\(echoed(request.tokenID))"])
         return Meshwork_V1_RevokeTokenResponse()
     }
 

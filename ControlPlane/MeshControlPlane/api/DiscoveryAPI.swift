@@ -9,6 +9,8 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
     let registry: EndpointRegistry
     /// Watches are what every sidecar reopens after an outage: they queue here in a storm.
     let gate: AdmissionGate
+    /// Refused registrations, logged as counts once a second (a flood is a line, not a thousand).
+    let refusals: EventTally<RegistrationRefusal.Reason>
     let trustDomain: TrustDomain
     let logger: Logger
 
@@ -16,33 +18,22 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         -> Meshwork_V1_RegisterResponse
     {
         let (id, service) = try CallerIdentity(context).requireWorkload(trustDomain)
-        let endpoint: HostPort
-        do { endpoint = try Self.endpoint(request.endpoint) } catch {
-            logger.warning(
-                "registration refused",
-                metadata: [
-                    "service": "\(service)", "reason": "\(error.reason.rawValue)", "peer": "\(context.remotePeer)",
-                ])
-            throw error.rpcError
-        }
         guard request.service == service.value else {
             throw RPCError(
                 code: .permissionDenied,
-                message: "caller \(id) may register only service \"\(service)\", not \"\(request.service)\"")
+                message: "caller \(id) may register only service \"\(service)\", not \(echoed(request.service))")
         }
         let healthy = request.health != .notServing
+        let endpoint: HostPort
         do {
+            endpoint = try Self.endpoint(request.endpoint)
             try await registry.register(
                 service,
                 RegisteredEndpoint(
                     host: endpoint.host, port: endpoint.port, identity: id.uri, labels: request.endpoint.labels),
                 healthy: healthy, registrant: context.remotePeer)
         } catch {
-            logger.warning(
-                "registration refused",
-                metadata: [
-                    "service": "\(service)", "reason": "\(error.reason.rawValue)", "peer": "\(context.remotePeer)",
-                ])
+            refusals.record(error.reason)
             throw error.rpcError
         }
         logger.debug(
@@ -117,6 +108,13 @@ struct DiscoveryAPI: Meshwork_V1_Discovery.SimpleServiceProtocol {
         }
         guard (1...65535).contains(e.port) else {
             throw RegistrationRefusal(.invalidEndpoint, "endpoint port must be 1...65535 (got \(e.port))")
+        }
+        // Labels travel to every watcher of the service in every snapshot: a few, and short.
+        guard e.labels.count <= 16,
+            e.labels.allSatisfy({ (1...128).contains($0.key.utf8.count) && $0.value.utf8.count <= 256 })
+        else {
+            throw RegistrationRefusal(
+                .invalidEndpoint, "endpoint labels: at most 16, keys of 1...128 bytes, values of at most 256 bytes")
         }
         return HostPort(host: e.host, port: Int(e.port))
     }

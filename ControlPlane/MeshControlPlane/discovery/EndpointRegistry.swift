@@ -22,16 +22,17 @@ public struct EndpointSnapshot: Sendable, Equatable {
 /// of each service. Watchers see only live, healthy instances. A watcher holds only the newest snapshot
 /// (`bufferingNewest(1)`), so a slow one is never sent stale intermediate states.
 ///
-/// Limits: an address belongs to one service at a time (another service's registration of it is refused, so a
-/// workload cannot point callers of its service at someone else's sidecar, nor renew or remove another
-/// service's instance); a service has at most `maxPerService` instances; one connection registers at most
-/// `maxPerConnection` distinct instances (a sidecar registers one). Renewing an instance never counts as new.
+/// Limits: a service has at most `maxPerService` instances; one connection registers at most `maxPerConnection`
+/// distinct instances (a sidecar registers one). Renewing an instance never counts as new, and an instance stays
+/// counted against the connection that first registered it (renewing it over another connection does not free
+/// a slot there). Instances are kept per service: only a holder of a service's identity can register, renew or
+/// remove its instances.
 actor EndpointRegistry {
     private struct Instance: Equatable {
         var endpoint: RegisteredEndpoint
         var healthy: Bool
         var expires: ContinuousClock.Instant
-        /// The connection that last registered or renewed it.
+        /// The connection that first registered it.
         var registrant: String
     }
 
@@ -52,8 +53,6 @@ actor EndpointRegistry {
     let leaseTTL: Duration
     let limits: Limits
     private var services: [ServiceName: Entry] = [:]
-    /// Which service each registered address (`host:port`) belongs to.
-    private var owners: [String: ServiceName] = [:]
     private var watchers: [ServiceName: [Int: AsyncStream<EndpointSnapshot>.Continuation]] = [:]
     private var nextWatcher = 0
 
@@ -65,14 +64,10 @@ actor EndpointRegistry {
     /// Registers or renews an instance (its lease restarts at `now`), with the health its sidecar reports;
     /// `registrant` names the connection it came over. Throws when a limit refuses it (nothing changes then).
     func register(
-        _ service: ServiceName, _ endpoint: RegisteredEndpoint, healthy: Bool = true, registrant: String = "",
+        _ service: ServiceName, _ endpoint: RegisteredEndpoint, healthy: Bool = true, registrant: String,
         now: ContinuousClock.Instant = .now
     ) throws(RegistrationRefusal) {
         let key = endpoint.key
-        if let owner = owners[key], owner != service {
-            throw RegistrationRefusal(
-                .addressInUse, "\(key) is registered by service \"\(owner)\"; an address serves one service")
-        }
         var entry = services[service, default: Entry()]
         if entry.instances[key] == nil {
             let byThisConnection = entry.instances.values.count { $0.registrant == registrant }
@@ -91,15 +86,14 @@ actor EndpointRegistry {
         }
         entry.known = true
         entry.instances[key] = Instance(
-            endpoint: endpoint, healthy: healthy, expires: now + leaseTTL, registrant: registrant)
+            endpoint: endpoint, healthy: healthy, expires: now + leaseTTL,
+            registrant: entry.instances[key]?.registrant ?? registrant)
         services[service] = entry
-        owners[key] = service
         publishIfChanged(service)
     }
 
     func deregister(_ service: ServiceName, key: String) {
         guard services[service]?.instances.removeValue(forKey: key) != nil else { return }
-        owners[key] = nil
         publishIfChanged(service)
     }
 
@@ -111,10 +105,7 @@ actor EndpointRegistry {
         for (service, entry) in services {
             let lapsed = entry.instances.filter { $0.value.expires < now }.map(\.key)
             guard !lapsed.isEmpty else { continue }
-            for key in lapsed {
-                services[service]?.instances.removeValue(forKey: key)
-                owners[key] = nil
-            }
+            for key in lapsed { services[service]?.instances.removeValue(forKey: key) }
             removed += lapsed.count
             publishIfChanged(service)
         }

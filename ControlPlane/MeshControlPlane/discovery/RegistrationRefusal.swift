@@ -3,10 +3,9 @@ import GRPCCore
 /// Why a registration was refused: a gRPC status and a `mesh-reason` trailer callers can classify.
 struct RegistrationRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     enum Reason: String, Sendable {
-        /// The host is not an IP address or a DNS name of sane length, or the port is not 1...65535.
+        /// The host is not an IP address or a DNS name of sane length, the port is not 1...65535, or the labels
+        /// are too many or too long.
         case invalidEndpoint = "invalid_endpoint"
-        /// Another service's instance is registered at this address.
-        case addressInUse = "address_in_use"
         /// The service has as many instances as `--max-instances-per-service` allows.
         case serviceInstanceLimit = "service_instance_limit"
         /// This connection registered as many distinct instances as `--max-instances-per-connection` allows.
@@ -28,7 +27,6 @@ struct RegistrationRefusal: Error, Sendable, Equatable, CustomStringConvertible 
         let code: RPCError.Code =
             switch reason {
             case .invalidEndpoint: .invalidArgument
-            case .addressInUse: .permissionDenied
             case .serviceInstanceLimit, .connectionInstanceLimit: .resourceExhausted
             }
         return RPCError(code: code, message: message, metadata: ["mesh-reason": .string(reason.rawValue)])

@@ -13,6 +13,9 @@ enum IdentityBootstrap {
         control: HostPort, tokenFile: String, dataDir: String, service: ServiceName, trustDomain: TrustDomain,
         logger: Logger
     ) async throws -> WorkloadIdentity {
+        // A join token enrols a workload of its service: as secret as the key it will get. Checked whenever one is
+        // given, also when the identity on disk makes it unnecessary today.
+        try SecureFiles.requirePrivate(tokenFile)
         if let stored = try IdentityFiles.load(dataDir: dataDir) {
             if stored.spiffeID != .workload(service, in: trustDomain) {
                 throw MeshError(
@@ -38,8 +41,6 @@ enum IdentityBootstrap {
                 "--token-file \(tokenFile) does not exist and \(dataDir) holds no valid identity: create a token with meshctl token create --service \(service)"
             )
         }
-        // A join token enrols a workload of its service: as secret as the key it will get.
-        try SecureFiles.requirePrivate(tokenFile)
         let token = try JoinToken(parsing: text)
         do {
             let identity = try await Enrolment.certify(
