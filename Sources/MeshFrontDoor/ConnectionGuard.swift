@@ -51,7 +51,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         carried = true
-        if proof == .firstByte { proven = true }
+        if proof == .firstByte && !proven { prove(context.channel) }
         context.fireChannelRead(data)
     }
 
@@ -61,7 +61,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent { proven = true }
+        if case .handshakeCompleted = event as? TLSUserEvent, !proven { prove(context.channel) }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -72,6 +72,11 @@ final class ConnectionGuard: ChannelDuplexHandler {
             onHandshakeFailure?()
         }
         context.fireErrorCaught(error)
+    }
+
+    private func prove(_ channel: any Channel) {
+        proven = true
+        gate.proven(channel)
     }
 
     private func start(_ context: ChannelHandlerContext) {

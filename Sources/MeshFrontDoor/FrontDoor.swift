@@ -22,8 +22,8 @@ public enum FrontDoor {
 }
 
 /// On the listening socket, ahead of the bootstrap's accept handler: each accepted connection takes a slot
-/// (given back when it closes) or, when the listener is full, is closed at once — before TLS, HTTP or gRPC
-/// handlers are built for it, so a flood over the cap costs an accept and a close.
+/// (given back when it closes; at the cap, the oldest unproven connection is closed to make room) or, when the
+/// listener is full of proven connections, is closed at once — before TLS, HTTP or gRPC handlers are built for it.
 final class AcceptGate: ChannelInboundHandler {
     typealias InboundIn = any Channel
     typealias InboundOut = any Channel
@@ -33,12 +33,12 @@ final class AcceptGate: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let accepted = unwrapInboundIn(data)
-        guard gate.admit() else {
+        guard gate.admit(accepted) else {
             accepted.close(promise: nil)
             return
         }
         let gate = self.gate
-        accepted.closeFuture.whenComplete { _ in gate.release() }
+        accepted.closeFuture.whenComplete { _ in gate.release(accepted) }
         context.fireChannelRead(data)
     }
 }

@@ -98,12 +98,13 @@ struct FrontDoorTests {
         #expect(gate.openConnections == 0)
     }
 
-    @Test func theCapRefusesOneMoreAndASlotFreedIsReused() throws {
+    @Test func aCapFullOfProvenConnectionsRefusesOneMoreAndASlotFreedIsReused() throws {
         let loop = EmbeddedEventLoop()
         let events = Events()
         let gate = gate(events, max: 2)
         let first = try connection(gate, loop: loop, tls: false)
-        _ = try connection(gate, loop: loop, tls: false)
+        let second = try connection(gate, loop: loop, tls: false)
+        for channel in [first, second] { try channel.writeInbound(ByteBuffer(string: "G")) }
         #expect(throws: Refused(active: false)) { try connection(gate, loop: loop, tls: false) }
         #expect(events.all == [.refusedAtCap])
         #expect(gate.openConnections == 2)
@@ -112,5 +113,48 @@ struct FrontDoorTests {
         _ = try connection(gate, loop: loop, tls: false)
         #expect(gate.openConnections == 2)
         #expect(gate.peakConnections == 2)
+    }
+}
+
+/// Eviction at the cap, and the queue that decides who goes.
+struct EvictionTests {
+    @Test func atTheCapTheOldestUnprovenConnectionMakesRoomAndProvenOnesStay() throws {
+        let loop = EmbeddedEventLoop()
+        let events = FrontDoorTests.Events()
+        let gate = FrontDoorTests().gate(events, max: 3)
+        let proven = try FrontDoorTests().connection(gate, loop: loop, tls: false)
+        try proven.writeInbound(ByteBuffer(string: "G"))
+        let oldest = try FrontDoorTests().connection(gate, loop: loop, tls: true)
+        let younger = try FrontDoorTests().connection(gate, loop: loop, tls: true)
+        // A newcomer at the cap: the oldest unproven goes, the proven one and the younger stay.
+        let newcomer = try FrontDoorTests().connection(gate, loop: loop, tls: true)
+        loop.run()
+        #expect(!oldest.isActive)
+        #expect(proven.isActive && younger.isActive && newcomer.isActive)
+        #expect(events.all == [.evictedAtCap])
+        #expect(gate.openConnections == 3)
+        // All proven: the next one is refused instead.
+        for channel in [younger, newcomer] {
+            channel.pipeline.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil))
+        }
+        #expect(throws: FrontDoorTests.Refused(active: false)) {
+            try FrontDoorTests().connection(gate, loop: loop, tls: false)
+        }
+        #expect(events.all == [.evictedAtCap, .refusedAtCap])
+    }
+
+    @Test func theQueueNeverHoldsClosedConnectionsUnderSteadyTraffic() {
+        var queue = UnprovenQueue()
+        let lingering = EmbeddedChannel()
+        queue.append(lingering)  // one connection that never proves itself, all along
+        for _ in 0..<10_000 {
+            let channel = EmbeddedChannel()
+            queue.append(channel)
+            queue.remove(channel)
+        }
+        #expect(queue.count == 1)
+        #expect(queue.held <= 2 + 64, "\(queue.held) entries held for 1 waiting")
+        #expect(queue.popOldest() === lingering)
+        #expect(queue.popOldest() == nil)
     }
 }
