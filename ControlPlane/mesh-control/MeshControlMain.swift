@@ -26,14 +26,7 @@ struct MeshControlMain {
 
     static func main() async {
         var args = Array(CommandLine.arguments.dropFirst())
-        if args.contains("--help") || args.contains("-h") {
-            print(usage)
-            return
-        }
-        if args == ["--version"] {
-            print("mesh-control \(Meshwork.version)")
-            return
-        }
+        if CommandLineFlags.answeredHelpOrVersion(args, binary: "mesh-control", usage: usage) { return }
         guard args.first == "serve" else { fail(64, usage) }
         args.removeFirst()
         let configuration: ControlPlaneConfiguration

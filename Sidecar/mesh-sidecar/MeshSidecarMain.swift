@@ -32,14 +32,7 @@ struct MeshSidecarMain {
 
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.contains("--help") || arguments.contains("-h") {
-            print(usage)
-            return
-        }
-        if arguments == ["--version"] {
-            print("mesh-sidecar \(Meshwork.version)")
-            return
-        }
+        if CommandLineFlags.answeredHelpOrVersion(arguments, binary: "mesh-sidecar", usage: usage) { return }
         let configuration: SidecarConfiguration
         do {
             configuration = try SidecarConfiguration(

@@ -101,6 +101,33 @@ public struct CommandLineFlags: Sendable {
         return try parse(name, value, convert)
     }
 
+    /// An integer flag within `range`; `unit` says what it counts, for the message ("must be 1...100 (unit)").
+    public func optionalInt(_ name: String, in range: ClosedRange<Int>, _ unit: String? = nil) throws(MeshError)
+        -> Int?
+    {
+        try optional(name) { v throws(MeshError) in
+            guard let n = Int(v), range.contains(n) else {
+                throw MeshError(
+                    .invalidConfiguration,
+                    "must be \(range.lowerBound)...\(range.upperBound)" + (unit.map { " (\($0))" } ?? ""))
+            }
+            return n
+        }
+    }
+
+    /// `--help`/`-h` anywhere, or `--version` alone: prints the answer and returns true (the binary then exits 0).
+    public static func answeredHelpOrVersion(_ arguments: [String], binary: String, usage: String) -> Bool {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usage)
+            return true
+        }
+        if arguments == ["--version"] {
+            print("\(binary) \(Meshwork.version)")
+            return true
+        }
+        return false
+    }
+
     /// A duration flag within `range`; `allowed` says the range as users write it (e.g. "2s...10m").
     public func optionalDuration(_ name: String, in range: ClosedRange<Duration>, _ allowed: String) throws(MeshError)
         -> Duration?

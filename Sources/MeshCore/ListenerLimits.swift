@@ -33,15 +33,7 @@ public struct ListenerLimits: Sendable, Equatable {
     /// These limits with what the flags (or `MESH_*` twins) override.
     public func overridden(by f: CommandLineFlags) throws(MeshError) -> ListenerLimits {
         var limits = self
-        if let n = try f.optional(
-            "max-connections",
-            { v throws(MeshError) in
-                guard let n = Int(v), (1...1_000_000).contains(n) else {
-                    throw MeshError(.invalidConfiguration, "must be 1...1000000 (connections per listener)")
-                }
-                return n
-            })
-        {
+        if let n = try f.optionalInt("max-connections", in: 1...1_000_000, "connections per listener") {
             limits.maxConnections = n
         }
         if let d = try f.optionalDuration("handshake-timeout", in: .milliseconds(100) ... .seconds(300), "100ms...5m") {

@@ -54,33 +54,16 @@ public struct ControlPlaneConfiguration: Sendable {
         if let lease = try flags.optionalDuration("lease-ttl", in: .seconds(2) ... .seconds(600), "2s...10m") {
             leaseTTL = lease
         }
-        if let rate = try flags.optional(
-            "admission-rate",
-            { v throws(MeshError) in
-                guard let n = Int(v), (1...100_000).contains(n) else {
-                    throw MeshError(.invalidConfiguration, "must be 1...100000 (new streams per second)")
-                }
-                return n
-            })
-        {
+        if let rate = try flags.optionalInt("admission-rate", in: 1...100_000, "new streams per second") {
             admissionRate = rate
         }
         listenerLimits = try ListenerLimits.controlPlane.overridden(by: flags)
-        if let n = try flags.optional("max-instances-per-service", Self.count(1...1_000_000)) {
+        if let n = try flags.optionalInt("max-instances-per-service", in: 1...1_000_000) {
             maxInstancesPerService = n
         }
-        if let n = try flags.optional("max-instances-per-connection", Self.count(1...10_000)) {
+        if let n = try flags.optionalInt("max-instances-per-connection", in: 1...10_000) {
             maxInstancesPerConnection = n
         }
         logLevel = try flags.logLevel()
-    }
-
-    private static func count(_ range: ClosedRange<Int>) -> (String) throws(MeshError) -> Int {
-        { v throws(MeshError) in
-            guard let n = Int(v), range.contains(n) else {
-                throw MeshError(.invalidConfiguration, "must be \(range.lowerBound)...\(range.upperBound)")
-            }
-            return n
-        }
     }
 }
