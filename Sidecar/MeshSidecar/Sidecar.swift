@@ -49,7 +49,13 @@ public struct Sidecar {
             ])
         let cache: EndpointCache
         switch config.mode {
-        case .controlPlane: cache = EndpointCache()
+        case .controlPlane(_, _, let dataDir):
+            cache = EndpointCache(file: dataDir + "/endpoints.json") { [logger] count, skipped in
+                guard count + skipped > 0 else { return }
+                logger.notice(
+                    "last known endpoints loaded; watching them again",
+                    metadata: ["destinations": "\(count)", "skipped": "\(skipped)"])
+            }
         case .standalone(_, let endpoints):
             cache = EndpointCache(staticEndpoints: endpoints, trustDomain: config.trustDomain)
         }
@@ -120,7 +126,17 @@ public struct Sidecar {
             group: group, connector: PlainUpstreamConnector(wire: config.appProtocol == .http2 ? .http2 : .http1))
         let outbound = OutboundParts(
             cache: cache, tls: tls, policy: policy,
-            balancers: PerEventLoop(group: group) { Balancers(eventLoop: $0, trustDomain: config.trustDomain) },
+            balancers: PerEventLoop(group: group) { [logger] in
+                Balancers(eventLoop: $0, trustDomain: config.trustDomain) { service, endpoint, length in
+                    metrics.ejected()
+                    logger.warning(
+                        "endpoint ejected after consecutive failures",
+                        metadata: [
+                            "service": "\(service)", "endpoint": "\(endpoint)",
+                            "for_ms": "\(length.nanoseconds / 1_000_000)",
+                        ])
+                }
+            },
             http1Pools: PoolSet(
                 group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1)),
             http2Pools: PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics)),

@@ -25,13 +25,7 @@ public struct AuthorizationPolicy: Sendable, Equatable {
         public var to: [Route]
     }
 
-    public struct Route: Sendable, Equatable, Codable {
-        public var methods: [String]?
-        /// Exact paths, or prefixes ending in `*` (`/orders/*`).
-        public var paths: [String]?
-    }
-
-    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]
+    public typealias Route = RouteMatch
 
     static func read(_ spec: Node?, name: ServiceName, in document: Node, _ r: inout NodeReader) -> (
         AuthorizationPolicy, [PolicyReference]
@@ -70,21 +64,7 @@ public struct AuthorizationPolicy: Sendable, Equatable {
             if callers.isEmpty { r.issue(fromNode, "\(path).from", "must name at least one service (or \"*\")") }
             var routes: [Route] = []
             for (j, routeNode) in (rule["to"].flatMap { r.list($0, "\(path).to") } ?? []).enumerated() {
-                let routePath = "\(path).to[\(j)]"
-                guard let route = r.mapping(routeNode, routePath, allowed: ["methods", "paths"]) else { continue }
-                var value = Route()
-                if let m = route["methods"], let methods = r.strings(m, "\(routePath).methods") {
-                    for bad in methods where !Self.methods.contains(bad) {
-                        r.issue(m, "\(routePath).methods", "unknown method \"\(bad)\" (use upper case: GET, POST, …)")
-                    }
-                    value.methods = methods
-                }
-                if let p = route["paths"], let paths = r.strings(p, "\(routePath).paths") {
-                    for bad in paths where !bad.hasPrefix("/") || bad.dropLast().contains("*") {
-                        r.issue(p, "\(routePath).paths", "\"\(bad)\" must start with / and may end with * only")
-                    }
-                    value.paths = paths
-                }
+                guard let value = RouteMatch.read(routeNode, "\(path).to[\(j)]", &r) else { continue }
                 routes.append(value)
             }
             result.rules.append(Rule(from: callers, to: routes))

@@ -95,7 +95,7 @@ import Testing
                 policies/bad.yaml:19:23: spec.retries.attempts: must be an integer in 0...10 (got 11)
                 policies/bad.yaml:19:42: spec.retries.perTryTimeout: must not exceed spec.timeouts.request
                 policies/bad.yaml:19:64: spec.retries.budget.percent: must be an integer in 0...100 (got 120)
-                policies/bad.yaml:20:18: spec.loadBalancing: must be one of round_robin, least_request, random (got "fastest")
+                policies/bad.yaml:20:18: spec.loadBalancing: must be one of peak_ewma, least_request, round_robin, random (got "fastest")
                 policies/bad.yaml:23:16: spec.split[1].subset: subset "v1" appears twice
                 policies/bad.yaml:25:1: apiVersion: is required (meshwork.dev/v1)
                 policies/bad.yaml:25:7: kind: unknown kind "Gateway" (known: Service, TrafficPolicy, AuthorizationPolicy)

@@ -9,6 +9,8 @@ import Testing
 @Suite struct ExchangeStateMachineTests {
     let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
     let endpoint = EndpointTarget(address: HostPort(host: "127.0.0.1", port: 9), identity: nil)
+    /// The inbound side's rules: one more try, only for a request that provably did not reach the app.
+    let plan = ExchangePlan(rules: .inbound, deadline: nil)
 
     func head(_ method: HTTPMethod = .GET, _ uri: String = "/", headers: HTTPHeaders = ["host": "orders"])
         -> HTTPRequestHead
@@ -22,12 +24,12 @@ import Testing
 
     /// Drives one request to the point where it is forwarding on a fresh connection.
     func forward(_ m: inout ExchangeStateMachine, _ request: HTTPRequestHead, reused: Bool = false) {
-        guard case .route(let upstream) = m.requestHead(request, at: t0) else {
+        guard case .route(let upstream, _) = m.requestHead(request, at: t0) else {
             Issue.record("head did not route")
             return
         }
         #expect(upstream.version == .http1_1)
-        guard case .acquire = m.routed(upstream, to: endpoint, responseHeaders: []) else {
+        guard case .acquire = m.routed(upstream, to: endpoint, responseHeaders: [], plan: plan) else {
             Issue.record("route did not acquire")
             return
         }
@@ -40,7 +42,7 @@ import Testing
     @Test func aRequestGoesOutAndEndsInExactlyOneCompletion() {
         var m = ExchangeStateMachine(direction: .outbound)
         guard
-            case .route(let upstream) = m.requestHead(
+            case .route(let upstream, _) = m.requestHead(
                 head(.POST, headers: ["host": "orders", "connection": "x-hop", "x-hop": "1"]), at: t0)
         else {
             Issue.record("no route")
@@ -122,16 +124,28 @@ import Testing
         #expect(m.requestEnd(nil).isExchangeDone, "the rest of the request is read and dropped")
     }
 
-    @Test func aStaleReusedConnectionIsReplayedOnceThenFailsAsUpstreamReset() {
+    @Test func aStaleReusedConnectionIsRetriedAtOnceThenFailsAsUpstreamReset() {
         var m = ExchangeStateMachine(direction: .outbound)
         forward(&m, head(.GET), reused: true)
         _ = m.requestEnd(nil)
-        guard case .replay(let target, let finish) = m.upstreamClosed(at: t0) else {
-            Issue.record("not replayed")
+        guard case .retry(let finish) = m.upstreamClosed(at: t0) else {
+            Issue.record("not retried")
             return
         }
-        #expect(target == endpoint && finish.completion == nil, "a replay is not an exchange's end")
-        guard case .sendFirst(let replayed, let parts) = m.attached(reused: false) else {
+        #expect(finish.completion == nil, "a retry is not an exchange's end")
+        #expect(finish.attempt?.result == .failed && finish.attempt?.endpoint == endpoint)
+        #expect(m.nextDue == t0, "a stale pooled connection is no sign of trouble: no backoff")
+        guard case .repick(let excluding, let step) = m.timerFired(at: t0) else {
+            Issue.record("no repick")
+            return
+        }
+        #expect(excluding == endpoint)
+        guard case .acquire(let target, _, let next) = m.retryTo(endpoint, step: step) else {
+            Issue.record("no acquire")
+            return
+        }
+        #expect(target == endpoint)
+        guard case .sendFirst(let replayed, let parts) = m.attached(reused: false, at: t0, step: next) else {
             Issue.record("replay not sent")
             return
         }
@@ -141,7 +155,7 @@ import Testing
             return
         }
         #expect(response.head.headers.first(name: "x-mesh-error") == "upstream_reset")
-        #expect(last.completion?.attempts == 2)
+        #expect(last.completion?.attempts == 2 && last.completion?.retries == 1)
     }
 
     @Test func aPostOnAStaleConnectionIsNeverReplayed() {
@@ -313,7 +327,7 @@ import Testing
         var served: [String] = []
         while case .head(let next)? = m.nextPipelinedPart() {
             served.append(next.uri)
-            guard case .route(let upstream) = m.requestHead(next, at: t0) else { break }
+            guard case .route(let upstream, _) = m.requestHead(next, at: t0) else { break }
             _ = m.routed(upstream, to: endpoint, responseHeaders: [])
             _ = m.attached(reused: false)
             guard case .end(let trailers)? = m.nextPipelinedPart() else { break }
@@ -328,14 +342,14 @@ import Testing
     @Test func aWebSocketUpgradeBecomesATunnel() {
         var m = ExchangeStateMachine(direction: .outbound)
         guard
-            case .route(let upstream) = m.requestHead(
+            case .route(let upstream, _) = m.requestHead(
                 head(headers: ["host": "a", "connection": "Upgrade", "upgrade": "websocket"]), at: t0)
         else {
             Issue.record("no route")
             return
         }
         #expect(upstream.headers.first(name: "upgrade") == "websocket")
-        guard case .acquire(_, let upgrade) = m.routed(upstream, to: endpoint, responseHeaders: []) else {
+        guard case .acquire(_, let upgrade, _) = m.routed(upstream, to: endpoint, responseHeaders: []) else {
             Issue.record("no acquire")
             return
         }

@@ -75,18 +75,18 @@ import Testing
         let compiled = policy.snapshot.destination(payments)
         #expect(compiled.requestTimeout == .milliseconds(1500))
         #expect(compiled.connectTimeout == .seconds(2))
-        #expect(compiled.retries?.attempts == 3 && compiled.retries?.perTryTimeout == .milliseconds(500))
-        #expect(compiled.retries?.budgetPercent == 20 && compiled.retries?.budgetMinPerSecond == 10)
-        #expect(compiled.loadBalancing == .roundRobin)
+        #expect(compiled.retries.attempts == 3 && compiled.retries.perTryTimeout == .milliseconds(500))
+        #expect(compiled.retries.budgetPercent == 20 && compiled.retries.budgetMinPerSecond == 10)
+        #expect(compiled.loadBalancing == .peakEWMA, "the default")
 
         // A newer control plane sends a field this sidecar would silently drop with plain Codable.
         var object = try JSONSerialization.jsonObject(with: traffic) as! [String: Any]
         var spec = object["spec"] as! [String: Any]
-        spec["outlierDetection"] = ["consecutive5xx": 5]
+        spec["outlierDetection"] = ["consecutive5xx": 5]  // Envoy's name, not ours
         object["spec"] = spec
         let newer = try JSONSerialization.data(withJSONObject: object)
         let refusal = policy.adopt(PushedPolicy(version: 5, documents: [newer]))
-        #expect(refusal?.contains("spec.outlierDetection: unknown field") == true, "\(refusal ?? "")")
+        #expect(refusal?.contains("spec.outlierDetection.consecutive5xx: unknown field") == true, "\(refusal ?? "")")
         #expect(policy.snapshot.version == 4 && policy.current.version == 4, "the previous version stays in force")
         #expect(policy.snapshot.destination(payments).requestTimeout == .milliseconds(1500))
     }
@@ -98,7 +98,10 @@ import Testing
         #expect(policy.adopt(PushedPolicy(version: 1, documents: [service])) == nil)
         #expect(policy.snapshot.inbound.declaredProtocol == .http)
         let other = policy.snapshot.destination(try! ServiceName("billing"))
-        #expect(other.requestTimeout == nil && other.retries == nil && other.loadBalancing == .roundRobin)
+        #expect(other.requestTimeout == nil && other.loadBalancing == .peakEWMA)
+        #expect(other.retries.attempts == 2 && other.retries.retries(status: 503) == false, "only the safe retries")
+        #expect(other.connectTimeout == .seconds(1) && other.idleTimeout == .minutes(5))
+        #expect(other.outlier.consecutiveFailures == 5 && other.circuit.maxRequests == 4096)
     }
 }
 

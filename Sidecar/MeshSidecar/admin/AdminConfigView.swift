@@ -1,3 +1,4 @@
+import Foundation
 import MeshCore
 import MeshTelemetry
 
@@ -16,10 +17,16 @@ enum AdminConfigView {
                 "{\"kind\":\"standalone\",\"cert\":\(q(paths.cert)),\"key\":\(q(paths.key)),\"bundle\":\(q(paths.bundle))}"
         }
         let listeners = bound.keys.sorted().map { "\(q($0)):\(q(bound[$0]!))" }.joined(separator: ",")
-        let destinations = cache.allSnapshots().map { snapshot in
+        let now = Date()
+        let destinations = cache.held().map { held in
+            let snapshot = held.snapshot
             let endpoints = snapshot.endpoints.map { q("\($0.address)") }.joined(separator: ",")
+            // How old the set is, and whether it was read back from disk (the control plane has not answered
+            // since the restart): static stability made visible.
+            let age = held.received.map { String(Int(now.timeIntervalSince($0).rounded(.down))) } ?? "null"
+            let source = held.fromDisk ? "disk" : "control-plane"
             return
-                "\(q(snapshot.service.value)):{\"known\":\(snapshot.known),\"revision\":\(snapshot.revision),\"endpoints\":[\(endpoints)]}"
+                "\(q(snapshot.service.value)):{\"known\":\(snapshot.known),\"revision\":\(snapshot.revision),\"endpoints\":[\(endpoints)],\"age_seconds\":\(age),\"source\":\(q(source))}"
         }.joined(separator: ",")
         let policyDocuments = policy.documents.map { q("\($0.key)") }.joined(separator: ",")
         return """

@@ -27,6 +27,7 @@ final class SidecarMetrics: Sendable {
     private let peerConnections: [String: Counter]
     private let frontDoorClosed: [ListenerKind: [FrontDoorEvent: Counter]]
     private let listenerConnections: [ListenerKind: Gauge]
+    private let resilience: ResilienceMetrics
     private let gateList = NIOLockedValueBox<[ConnectionGate]>([])
     /// Every listener's front door.
     var gates: [ConnectionGate] { gateList.withLockedValue { $0 } }
@@ -76,6 +77,7 @@ final class SidecarMetrics: Sendable {
                 }
                 return (direction, (make("upstream"), make("downstream")))
             })
+        resilience = ResilienceMetrics(registry)
         self.requests = requests
         self.latency = latency
         self.proxyErrors = proxyErrors
@@ -144,7 +146,7 @@ final class SidecarMetrics: Sendable {
             proxyError(direction, cause)
             // Counted by the HTTP status the failure means, also for gRPC callers (who see 200 and a grpc-status).
             requestCompleted(direction, status: status, elapsed: completion.duration)
-        case .upstreamReset(let status):
+        case .upstreamReset(let status), .cutShort(let status):
             resets[direction]!.upstream.increment()
             requestCompleted(direction, status: status, elapsed: completion.duration)
         case .downstreamClosed:
@@ -152,7 +154,15 @@ final class SidecarMetrics: Sendable {
         case .upgraded:
             requestCompleted(direction, status: 101, elapsed: completion.duration)
         }
+        if let timeout = completion.timeout { resilience.timeouts[direction]![timeout]!.increment() }
+        if completion.budgetExhausted { resilience.budgetExhausted[direction]!.increment() }
     }
+
+    /// One more retry sent.
+    func retried(_ direction: Direction) { resilience.retries[direction]!.increment() }
+
+    /// An endpoint of a destination was ejected by outlier detection.
+    func ejected() { resilience.ejections.increment() }
 
     func proxyError(_ direction: Direction, _ cause: ProxyError.Cause) { proxyErrors[direction]![cause]!.increment() }
 

@@ -27,7 +27,11 @@ struct DiscoveryWatchService: Service {
             do {
                 try await DiscoveryClient.watch(session: session, service: service) {
                     snapshot in
-                    cache.update(snapshot)
+                    do { try cache.update(snapshot) } catch {
+                        logger.warning(
+                            "cannot persist the endpoints; a restart without the control plane will not have them",
+                            metadata: ["service": "\(service)", "error": "\(error)"])
+                    }
                     logger.debug(
                         "endpoints updated",
                         metadata: [

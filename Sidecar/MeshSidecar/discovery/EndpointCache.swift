@@ -1,3 +1,4 @@
+import Foundation
 import MeshControlClient
 import MeshCore
 import NIOConcurrencyHelpers
@@ -5,11 +6,22 @@ import NIOCore
 
 /// The latest endpoint set of every destination this sidecar has used. The data path reads it without
 /// waiting; the first request for a new destination starts its watch and waits (bounded) for the first
-/// snapshot.
+/// snapshot. With a file, every change is persisted and a restart begins from what was persisted (watching
+/// each of those destinations again at once), so the sidecar keeps reaching them while the control plane is down.
 final class EndpointCache: Sendable {
     private struct Entry {
         var latest: DiscoveredService?
         var waiters: [Int: EventLoopPromise<DiscoveredService>] = [:]
+        /// When `latest` arrived (wall clock), and whether it came from the file rather than the control plane.
+        var received: Date?
+        var fromDisk = false
+    }
+
+    /// A destination's snapshot as `/config` shows it.
+    struct Held: Sendable {
+        let snapshot: DiscoveredService
+        let received: Date?
+        let fromDisk: Bool
     }
 
     /// The entries, and the id of the last waiter (so a timed-out one can be removed), under one lock.
@@ -20,11 +32,27 @@ final class EndpointCache: Sendable {
     let firstSnapshotTimeout: TimeAmount
     /// Standalone mode: the endpoints are all there is; an unknown service fails at once.
     let isStatic: Bool
+    private let file: String?
+    private let fileLock = NIOLock()
 
-    init(firstSnapshotTimeout: TimeAmount = .seconds(5)) {
+    /// `file`: where snapshots are persisted (and read back from at start); `loaded` reports what was read.
+    init(firstSnapshotTimeout: TimeAmount = .seconds(5), file: String? = nil, loaded: (Int, Int) -> Void = { _, _ in })
+    {
         (watchRequests, requests) = AsyncStream.makeStream(of: ServiceName.self)
         self.firstSnapshotTimeout = firstSnapshotTimeout
         isStatic = false
+        self.file = file
+        guard let file else { return }
+        let (saved, skipped) = EndpointSnapshotFile.read(file)
+        entries.withLockedValue { all in
+            for entry in saved {
+                all.byService[entry.snapshot.service] = Entry(
+                    latest: entry.snapshot, received: entry.received, fromDisk: true)
+            }
+        }
+        // Watched again at once: the persisted sets are a start, the control plane has the truth.
+        for entry in saved { requests.yield(entry.snapshot.service) }
+        loaded(saved.count, skipped)
     }
 
     /// A cache that holds exactly `endpoints` (from `--endpoint`), each expected to prove the workload
@@ -34,6 +62,7 @@ final class EndpointCache: Sendable {
         requests.finish()
         firstSnapshotTimeout = .zero
         isStatic = true
+        file = nil
         entries.withLockedValue { all in
             for (service, addresses) in endpoints {
                 let identity = SPIFFEID.workload(service, in: trustDomain)
@@ -87,16 +116,31 @@ final class EndpointCache: Sendable {
         return .pending(waiter.futureResult)
     }
 
-    func update(_ snapshot: DiscoveredService) {
-        let waiters = entries.withLockedValue { all -> [EventLoopPromise<DiscoveredService>] in
+    /// A snapshot from the control plane; persisted (if the cache has a file) before it returns. Throws only
+    /// when persisting failed (the snapshot is in use regardless).
+    func update(_ snapshot: DiscoveredService) throws {
+        let now = Date()
+        let (waiters, saved) = entries.withLockedValue {
+            all -> ([EventLoopPromise<DiscoveredService>], [EndpointSnapshotFile.Saved]) in
             var entry = all.byService[snapshot.service] ?? Entry()
             entry.latest = snapshot
+            entry.received = now
+            entry.fromDisk = false
             let waiting = Array(entry.waiters.values)
             entry.waiters = [:]
             all.byService[snapshot.service] = entry
-            return waiting
+            guard file != nil else { return (waiting, []) }
+            return (
+                waiting,
+                all.byService.values.compactMap { e in
+                    e.latest.map { EndpointSnapshotFile.Saved(snapshot: $0, received: e.received ?? now) }
+                }
+            )
         }
         for waiter in waiters { waiter.succeed(snapshot) }
+        if let file {
+            try fileLock.withLock { try EndpointSnapshotFile.write(saved, to: file) }
+        }
     }
 
     func snapshot(_ service: ServiceName) -> DiscoveredService? {
@@ -106,6 +150,15 @@ final class EndpointCache: Sendable {
     /// Every destination with a snapshot, by name.
     func allSnapshots() -> [DiscoveredService] {
         entries.withLockedValue { all in all.byService.values.compactMap(\.latest) }.sorted { $0.service < $1.service }
+    }
+
+    /// Every destination with a snapshot, with where it came from and when, by name.
+    func held() -> [Held] {
+        entries.withLockedValue { all in
+            all.byService.values.compactMap { e in
+                e.latest.map { Held(snapshot: $0, received: e.received, fromDisk: e.fromDisk) }
+            }
+        }.sorted { $0.snapshot.service < $1.snapshot.service }
     }
 
     func finish() { requests.finish() }

@@ -11,6 +11,9 @@ struct ExchangeCompletion: Sendable {
         case failed(ProxyError.Cause, status: Int)
         /// The upstream went away after the response had started: the client's stream or connection was reset.
         case upstreamReset(status: Int)
+        /// The sidecar cut the exchange off after the response had started (a timeout): the client's stream or
+        /// connection was reset.
+        case cutShort(status: Int)
         /// The client went away before its response was complete.
         case downstreamClosed
         /// `101 Switching Protocols`: the exchange became a byte tunnel.
@@ -28,15 +31,21 @@ struct ExchangeCompletion: Sendable {
     let responseBytes: Int
     /// The endpoint that served the last attempt (nil when none was reached, or for the local app's address).
     let endpoint: EndpointTarget?
-    /// How many times the request was sent upstream (a replay after a stale pooled connection counts).
+    /// How many times the request was sent upstream (a replay after a stale pooled connection counts), and how
+    /// many of those were retries.
     let attempts: Int
+    var retries = 0
+    /// A retry was wanted and the destination's retry budget refused it.
+    var budgetExhausted = false
+    /// Which limit ended the exchange, if a timeout did.
+    var timeout: ProxyError.Timeout?
 
     var duration: Duration { .nanoseconds((ended - started).nanoseconds) }
 
     /// The status the client saw (0 when it saw none).
     var status: Int {
         switch outcome {
-        case .responded(let s), .failed(_, let s), .upstreamReset(let s): s
+        case .responded(let s), .failed(_, let s), .upstreamReset(let s), .cutShort(let s): s
         case .downstreamClosed: 0
         case .upgraded: 101
         }
@@ -47,7 +56,7 @@ struct ExchangeCompletion: Sendable {
         switch outcome {
         case .responded(let s): s < 500
         case .upgraded: true
-        case .failed, .upstreamReset, .downstreamClosed: false
+        case .failed, .upstreamReset, .cutShort, .downstreamClosed: false
         }
     }
 }

@@ -15,10 +15,15 @@ extension ExchangeStateMachine {
 
     enum Action {
         case none
-        /// Route this (hop-by-hop-stripped, HTTP/1.1) head; answer with `routed` or `failed`.
-        case route(HTTPRequestHead)
+        /// Route this (hop-by-hop-stripped, HTTP/1.1) head; answer with `routed` or `failed`, with the step.
+        case route(HTTPRequestHead, step: Int)
         /// Lease a connection to the endpoint (of its own for an upgrade); answer with `attached` or `failed`.
-        case acquire(EndpointTarget, upgrade: Bool)
+        case acquire(EndpointTarget, upgrade: Bool, step: Int)
+        /// A try failed and will be retried: settle `Finish` (the try's upstream and report), then wait for the
+        /// timer (`nextDue`), which answers with `repick`.
+        case retry(Finish)
+        /// Pick an endpoint for the retry, preferring another than `excluding`; answer with `retryTo` or `failed`.
+        case repick(excluding: EndpointTarget?, step: Int)
         /// Write the request's head and all parts held so far to the new upstream, and flush.
         case sendFirst(HTTPRequestHead, [HTTPClientRequestPart])
         /// Write one more part to the attached upstream.
@@ -29,8 +34,6 @@ extension ExchangeStateMachine {
         /// The last part of the response (the upstream's, or the sidecar's own error response), then `finish`.
         case writeEnd(HTTPHeaders?, Finish)
         case respond(ProxyErrorResponse.Response, Finish)
-        /// Release the dead upstream and lease a new connection to the same endpoint; answer with `attached`.
-        case replay(EndpointTarget, Finish)
         /// Turn the downstream and the upstream into a byte tunnel (after the 101's end was written).
         case splice(Finish)
         /// Close the client's connection (or reset its stream): a response started and cannot be completed.
@@ -44,10 +47,15 @@ extension ExchangeStateMachine {
 
     /// What follows the last response write: the upstream's fate, the completion event, and the connection's.
     struct Finish {
-        enum Upstream { case none, release(reusable: Bool) }
+        enum Upstream {
+            case none, release(reusable: Bool)
+            var isNone: Bool { if case .none = self { true } else { false } }
+        }
         var upstream: Upstream
         var completion: ExchangeCompletion?
         /// Close the client connection once the write is done.
         var closeAfter: Bool
+        /// How the try ended, for the balancer (nil when no endpoint was tried).
+        var attempt: AttemptReport? = nil
     }
 }

@@ -19,7 +19,23 @@ extension ExchangeStateMachine {
         var endpoint: EndpointTarget?
         var responseHeaders: [(String, String)] = []
         var reused = false
+        /// Tries (each an endpoint picked for the request), and how many of them were retries.
         var attempts = 0
+        var retries = 0
+        /// The route's plan: retry rules, deadline. Set when routed.
+        var plan = ExchangePlan.none
+        var isGRPC: Bool
+        /// When the current try's request went out, and its own deadline (the per-try timeout).
+        var attemptSent: NIODeadline?
+        var perTryDeadline: NIODeadline?
+        /// A retry waits until then; the endpoint the failed try went to (a retry prefers another).
+        var retryAt: NIODeadline?
+        var previous: EndpointTarget?
+        /// The retry budget refused a retry this exchange wanted.
+        var budgetExhausted = false
+        /// Why the last failed try was not retried, and the failure a retry followed.
+        var giveUp: GiveUp?
+        var lastFailure: ProxyError?
         var responseStarted: NIODeadline?
         var status = 0
         var responseBytes = 0
@@ -32,6 +48,54 @@ extension ExchangeStateMachine {
             self.request = request
             self.started = started
             upgrade = request.version.major == 1 ? HopByHopHeaders.upgrade(request.headers) : nil
+            isGRPC = request.headers.first(name: "content-type")?.hasPrefix("application/grpc") == true
+        }
+
+        /// The head for the next try: as routed, with the time left written in if there is a deadline.
+        func headForTry(at now: NIODeadline) -> HTTPRequestHead {
+            guard var head = upstreamHead else { preconditionFailure("a try before the route") }
+            if let deadline = plan.deadline, plan.propagatesDeadline {
+                DeadlineHeaders.write(deadline: deadline, at: now, isGRPC: isGRPC, into: &head.headers)
+            }
+            return head
+        }
+
+        /// The earliest time something is due for this exchange: its deadline, the try's, or the retry's.
+        var nextDue: NIODeadline? {
+            var due = plan.deadline
+            for other in [responseStarted == nil ? perTryDeadline : nil, retryAt] {
+                if let other { due = due.map { min($0, other) } ?? other }
+            }
+            return due
+        }
+
+        /// How the current try's response head counts as a failure worth a retry, if it does. Cheap for the
+        /// common answers: a 2xx/3xx that is not gRPC is decided by its status alone.
+        func failure(in head: HTTPResponseHead, direction: Direction) -> AttemptFailure? {
+            let status = Int(head.status.code)
+            if status >= 400 {
+                if direction == .outbound, head.headers.contains(name: ProxyErrorResponse.unprocessedHeader) {
+                    return .unsent
+                }
+                // The peer's sidecar lost its app mid-request: to the policy that is a `reset`, as if it were ours.
+                if status == 502, plan.rules?.onReset == true,
+                    head.headers.first(name: "x-mesh-error") == ProxyError.Cause.upstreamReset.rawValue
+                {
+                    return .reset(pooled: false)
+                }
+                return .status(status)
+            }
+            if isGRPC, let text = head.headers.first(name: "grpc-status"), let code = Int(text), code != 0 {
+                return .grpc(code)
+            }
+            return nil
+        }
+
+        /// The try's end as the balancer hears it.
+        func attemptReport(_ result: AttemptReport.Result, at now: NIODeadline) -> AttemptReport? {
+            guard let endpoint else { return nil }
+            let ttfb = responseStarted.flatMap { started in attemptSent.map { started - $0 } }
+            return AttemptReport(endpoint: endpoint, result: result, firstByte: ttfb, at: now)
         }
 
         /// The request head to route: hop-by-hop headers stripped (an upgrade's two put back), HTTP/1.1 — every
@@ -51,6 +115,8 @@ extension ExchangeStateMachine {
         {
             var headers = upstream.headers
             HopByHopHeaders.strip(&headers)
+            // Only the sidecar that answered for its app says it never reached it; never the app, never onward.
+            headers.remove(name: ProxyErrorResponse.unprocessedHeader)
             for (name, value) in responseHeaders { headers.replaceOrAdd(name: name, value: value) }
             statusTrailers = GRPCTrailersOnly.split(&headers)
             // Any response byte means the request reached the app: never replay it from here on.
@@ -94,7 +160,8 @@ extension ExchangeStateMachine {
         {
             ExchangeCompletion(
                 direction: direction, outcome: outcome, started: started, responseStarted: responseStarted, ended: now,
-                requestBytes: requestBytes, responseBytes: responseBytes, endpoint: endpoint, attempts: attempts)
+                requestBytes: requestBytes, responseBytes: responseBytes, endpoint: endpoint, attempts: attempts,
+                retries: retries, budgetExhausted: budgetExhausted)
         }
     }
 }

@@ -9,7 +9,7 @@ import NIOHTTP1
 /// queue of our own (NIO's pipelining helper would toggle read interest on every request); reads stop only
 /// while that queue or a request body held during routing is over its bound.
 struct ExchangeStateMachine {
-    private enum State {
+    enum State {
         case idle
         case routing(Exchange)
         case forwarding(Exchange)
@@ -20,18 +20,30 @@ struct ExchangeStateMachine {
         case modifying
     }
 
-    private var state = State.idle
+    var state = State.idle
+    /// Numbers each request for a route, connection or endpoint the machine asks for; an answer carrying an
+    /// older number belongs to a try that has ended (timed out, retried) and is given back unused.
+    private(set) var step = 0
+    /// Draws the jitter of retry backoffs (SplitMix64: a value, seeded per machine).
+    var random: UInt64
     private var pipelined = PipelinedRequests()
     /// Draining (or the client pipelined past the cap): the connection closes after the exchanges it has.
-    private var quiescing = false
+    private(set) var quiescing = false
     /// Pipelined requests are no longer taken.
     private var refusing = false
     let direction: Direction
     let limits: Limits
 
-    init(direction: Direction, limits: Limits = Limits()) {
+    init(direction: Direction, limits: Limits = Limits(), seed: UInt64 = .random(in: 0 ... .max)) {
         self.direction = direction
         self.limits = limits
+        random = seed
+    }
+
+    /// The next step number, for an action that will be answered later.
+    mutating func nextStep() -> Int {
+        step &+= 1
+        return step
     }
 
     /// Whether the handler should read more from the client now.
@@ -79,7 +91,7 @@ struct ExchangeStateMachine {
             return failed(ProxyError(.malformedRequest, "request has more than one Host header"), at: now)
         }
         state = .routing(exchange)
-        return .route(exchange.headToRoute)
+        return .route(exchange.headToRoute, step: nextStep())
     }
 
     mutating func requestBody(_ buffer: ByteBuffer) -> Action {
@@ -143,113 +155,21 @@ struct ExchangeStateMachine {
 
     mutating func downstreamClosed(at now: NIODeadline) -> Action { cutShort(at: now, close: false) ?? .none }
 
-    // MARK: route and lease
-
-    /// The route's decision: where to send the (rewritten) head, and headers to add to the response.
-    mutating func routed(_ head: HTTPRequestHead, to endpoint: EndpointTarget, responseHeaders: [(String, String)])
-        -> Action
-    {
-        guard case .routing(var e) = state else { return .none }
-        e.endpoint = endpoint
-        e.responseHeaders = responseHeaders
-        e.upstreamHead = head
-        state = .routing(e)
-        return .acquire(endpoint, upgrade: e.upgrade != nil)
-    }
-
-    /// A connection (or stream) for the exchange is ready: send what the request has so far.
-    mutating func attached(reused: Bool) -> Action {
-        guard case .routing(var e) = state else { return .releaseUnused }
-        e.reused = reused
-        e.attempts += 1
-        // Only a pooled connection can turn out to be stale, so only then is the request kept for a replay.
-        guard let head = e.upstreamHead else { preconditionFailure("attached before routed") }
-        if reused, e.attempts == 1 {
-            var replay = ReplayBuffer(head: head)
-            for part in e.held { replay.append(part) }
-            e.replay = replay
-        }
-        let parts = e.held
-        e.held = []
-        e.heldBytes = 0
-        state = .forwarding(e)
-        return .sendFirst(head, parts)
-    }
-
-    /// Routing, discovery or the connection failed before any response byte: the sidecar answers.
-    mutating func failed(_ error: ProxyError, at now: NIODeadline) -> Action {
-        switch state {
-        case .routing(let e): return respond(with: error, e, upstream: .none, at: now)
-        case .forwarding(let e): return respond(with: error, e, upstream: .release(reusable: false), at: now)
-        case .idle, .draining, .closed, .modifying: return .none
-        }
-    }
-
-    // MARK: upstream events
-
-    mutating func upstreamHead(_ upstreamHead: HTTPResponseHead, at now: NIODeadline) -> Action {
-        guard case .forwarding(var e) = state else { return .none }
-        state = .modifying
-        let head = e.responseHead(for: upstreamHead, at: now, closing: quiescing)
-        state = .forwarding(e)
-        return .writeHead(head)
-    }
-
-    mutating func upstreamBody(_ buffer: ByteBuffer) -> Action {
-        guard case .forwarding(var e) = state else { return .none }
-        e.responseBytes += buffer.readableBytes
-        state = .forwarding(e)
-        return .writeBody(buffer)
-    }
-
-    mutating func upstreamEnd(_ trailers: HTTPHeaders?, at now: NIODeadline) -> Action {
-        guard case .forwarding(let e) = state else { return .none }
-        if e.switchingProtocols {
-            state = .closed
-            return .splice(
-                Finish(upstream: .none, completion: e.completion(.upgraded, direction, at: now), closeAfter: false))
-        }
-        let finish = Finish(
-            upstream: .release(reusable: e.upstreamReusable),
-            completion: e.completion(.responded(status: e.status), direction, at: now),
-            closeAfter: false)
-        return .writeEnd(GRPCTrailersOnly.merge(e.statusTrailers, into: trailers), settle(e, finish))
-    }
-
-    /// The upstream connection failed or closed mid-exchange.
-    mutating func upstreamClosed(at now: NIODeadline) -> Action {
-        guard case .forwarding(var e) = state, let endpoint = e.endpoint else { return .none }
-        if e.responseStarted != nil {
-            // Part of the response is already out: the only honest signal left is to reset.
-            state = .closed
-            return .reset(
-                Finish(
-                    upstream: .release(reusable: false),
-                    completion: e.completion(.upstreamReset(status: e.status), direction, at: now), closeAfter: true))
-        }
-        if e.reused, e.requestEnded, let parts = e.replay?.replayable {
-            // A pooled connection the server had closed before it saw the request: send it again, once.
-            e.held = Array(parts.dropFirst())
-            e.replay = nil
-            state = .routing(e)
-            return .replay(endpoint, Finish(upstream: .release(reusable: false), completion: nil, closeAfter: false))
-        }
-        return respond(
-            with: ProxyError(.upstreamReset, "\(endpoint) closed the connection before responding"), e,
-            upstream: .release(reusable: false), at: now)
-    }
-
     // MARK: helpers
 
-    private mutating func respond(
-        with error: ProxyError, _ e: Exchange, upstream: Finish.Upstream, at now: NIODeadline
+    mutating func respond(
+        with error: ProxyError, _ e: Exchange, upstream: Finish.Upstream, attempt: AttemptReport? = nil,
+        at now: NIODeadline
     ) -> Action {
         let close = closesAfter(e)
         let response = ProxyErrorResponse.make(
-            error, requestHeaders: e.request.headers, version: e.request.version, close: close)
+            error, requestHeaders: e.request.headers, version: e.request.version, close: close,
+            unprocessed: direction == .inbound && error.isConnectFailure)
         let status = Int(ProxyErrorResponse.status(for: error.cause).code)
-        let completion = e.completion(.failed(error.cause, status: status), direction, at: now)
-        let finish = Finish(upstream: upstream, completion: completion, closeAfter: close)
+        var completion = e.completion(.failed(error.cause, status: status), direction, at: now)
+        completion.timeout = error.timeout
+        let finish = Finish(
+            upstream: upstream, completion: completion, closeAfter: close, attempt: attempt)
         if close {
             state = .closed
             return .respond(response, finish)
@@ -261,7 +181,7 @@ struct ExchangeStateMachine {
     }
 
     /// After the response's end: the next request, draining the rest of this one, or closing.
-    private mutating func settle(_ e: Exchange, _ finish: Finish) -> Finish {
+    mutating func settle(_ e: Exchange, _ finish: Finish) -> Finish {
         var finish = finish
         if !e.requestEnded {
             state = .draining(e)
@@ -294,6 +214,7 @@ struct ExchangeStateMachine {
         }
         state = .closed
         let completion = exchange.completion(.downstreamClosed, direction, at: now)
-        return .reset(Finish(upstream: upstream, completion: completion, closeAfter: close))
+        let attempt = upstream.isNone ? nil : exchange.attemptReport(.neutral, at: now)
+        return .reset(Finish(upstream: upstream, completion: completion, closeAfter: close, attempt: attempt))
     }
 }

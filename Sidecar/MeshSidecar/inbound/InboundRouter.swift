@@ -31,6 +31,19 @@ struct InboundRouter: RequestRouter {
         var head = head
         head.headers.remove(name: Self.peerIdentityHeader)
         if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
-        return .ready(RoutedRequest(head: head, endpoint: EndpointTarget(address: app, identity: nil)))
+        // deadline: the caller's sidecar sent the time its caller has left; enforced here toward the app, which
+        // sees what is left of it in the same headers
+        let plan = ExchangePlan.make(rules: .inbound, requestTimeout: nil, headers: head.headers, at: .now())
+        return .ready(
+            RoutedRequest(
+                head: head, endpoint: EndpointTarget(address: app, identity: nil), plan: plan,
+                idleTimeout: Self.idleTimeout))
+    }
+
+    /// The inbound side's stream idle timeout (the caller's policy governs the caller's side).
+    static let idleTimeout = TimeAmount.minutes(5)
+
+    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+        .success(routed.endpoint)
     }
 }

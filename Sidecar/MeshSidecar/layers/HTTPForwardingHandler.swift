@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 
 /// The endpoint and connection layers of a direction's stack: performs what `ExchangeStateMachine` decides for
 /// the exchanges of one downstream HTTP/1.1 connection or HTTP/2 stream — asks the direction's router for a
@@ -16,17 +17,26 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private var machine: ExchangeStateMachine
+    var machine: ExchangeStateMachine
     private let router: any RequestRouter
     private let pool: ConnectionPool
     private let metrics: SidecarMetrics
     private let logger: Logger
     /// The HTTP/1.1 handlers in front of this one, which step aside for a tunnel.
     private let httpHandlers: [any RemovableChannelHandler]
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var lease: UpstreamLease?
-    private var balancer: RoundRobinBalancer?
+    /// The active exchange's route: its balancer (told how each try ended), policy and plan.
+    private var routed: RoutedRequest?
     private var readPending = false
+    /// One timer for whatever is due next: a deadline, a try's deadline, a retry's wait, an idle check.
+    var timer: Scheduled<Void>?
+    var timerDue: NIODeadline?
+    /// Idle: a byte moved either way since the last check; checks in a row that saw none; the next check.
+    var activity = false
+    var quietChecks = 0
+    var idleCheckAt: NIODeadline?
+    var idleTimeout = InboundRouter.idleTimeout
     /// Set while pipelined requests are being fed: a request that finishes at once (a sidecar error) must not
     /// start a nested feed per request.
     private var feeding = false
@@ -49,11 +59,16 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Drops the context (which holds this handler): on an HTTP/2 downstream there is a forwarder per stream,
     /// and keeping it would leak one per request.
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        timer?.cancel()
+        timer = nil
+    }
 
     // MARK: client events
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        activity = true
         received(unwrapInboundIn(data))
     }
 
@@ -99,8 +114,11 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     // MARK: upstream events (same event loop)
 
     func upstreamRead(_ part: HTTPClientResponsePart) {
+        activity = true
         switch part {
-        case .head(let head): perform(machine.upstreamHead(head, at: .now()))
+        case .head(let head):
+            let now = NIODeadline.now()
+            perform(machine.upstreamHead(head, at: now, withdraw: { withdraw(at: now) }))
         case .body(let buffer): perform(machine.upstreamBody(buffer))
         case .end(let trailers): perform(machine.upstreamEnd(trailers, at: .now()))
         }
@@ -116,31 +134,51 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         if let error, let lease {
             logger.debug("upstream failed", metadata: ["endpoint": "\(lease.target)", "error": "\(error)"])
         }
-        perform(machine.upstreamClosed(at: .now()))
+        // An HTTP/2 peer that refused the stream, or said GOAWAY below it, did not process the request.
+        let refused = (error as? NIOHTTP2Errors.StreamClosed)?.errorCode == .refusedStream
+        let now = NIODeadline.now()
+        perform(machine.upstreamClosed(unprocessed: refused, at: now, withdraw: { withdraw(at: now) }))
     }
 
     // MARK: performing the machine's actions
 
-    private func perform(_ action: ExchangeStateMachine.Action) {
+    func perform(_ action: ExchangeStateMachine.Action) {
         guard let context else { return }
+        defer { armTimer() }
         switch action {
         case .none:
             break
-        case .route(let head):
+        case .route(let head, let step):
             switch router.route(head, channel: context.channel) {
-            case .ready(let routed): use(routed)
-            case .failed(let error): perform(machine.failed(error, at: .now()))
+            case .ready(let routed): use(routed, step: step)
+            case .failed(let error): perform(machine.failed(error, at: .now(), step: step))
             case .pending(let future):
                 future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                     switch result {
-                    case .success(let routed): self.use(routed)
-                    case .failure(let error): self.perform(self.machine.failed(Self.proxyError(error), at: .now()))
+                    case .success(let routed): self.use(routed, step: step)
+                    case .failure(let error):
+                        self.perform(self.machine.failed(Self.proxyError(error), at: .now(), step: step))
                     }
                 }
             }
-        case .acquire(let endpoint, let upgrade):
-            let acquired = upgrade ? .pending(pool.acquireForUpgrade(endpoint)) : pool.acquire(endpoint)
-            attach(acquired)
+        case .acquire(let endpoint, let upgrade, let step):
+            acquire(endpoint, upgrade: upgrade, step: step)
+        case .retry(let finish):
+            settle(finish)
+            metrics.retried(machine.direction)
+            // A retry without a wait (a stale pooled connection) goes at once, not through the timer.
+            let now = NIODeadline.now()
+            if let due = machine.nextDue, due <= now {
+                perform(machine.timerFired(at: now, withdraw: { withdraw(at: now) }))
+            }
+            logger.debug(
+                "retrying", metadata: ["endpoint": "\(finish.attempt.map { "\($0.endpoint)" } ?? "")"])
+        case .repick(let excluding, let step):
+            guard let routed else { preconditionFailure("a retry without a route") }
+            switch router.repick(routed, excluding: excluding) {
+            case .success(let endpoint): perform(machine.retryTo(endpoint, step: step))
+            case .failure(let error): perform(machine.failed(error, at: .now(), step: step))
+            }
         case .sendFirst(let head, let parts):
             guard let lease else { preconditionFailure("sendFirst without a lease") }
             lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -180,12 +218,6 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
             write(.end(response.trailers), closing: finish.closeAfter, context)
             nextPipelined()
-        case .replay(let endpoint, let finish):
-            logger.debug(
-                "reused connection closed before responding; replaying on a new one",
-                metadata: ["endpoint": "\(endpoint)"])
-            settle(finish)
-            attach(.pending(pool.acquireFresh(endpoint)))
         case .splice(let finish):
             guard let lease else { preconditionFailure("splice without a lease") }
             self.lease = nil
@@ -211,37 +243,67 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    /// The route step's answer: remember the balancer, and let the machine ask for a connection.
-    private func use(_ routed: RoutedRequest) {
-        let action = machine.routed(routed.head, to: routed.endpoint, responseHeaders: routed.responseHeaders)
+    /// The route step's answer: remember the route, and let the machine ask for a connection.
+    private func use(_ routed: RoutedRequest, step: Int) {
+        let action = machine.routed(
+            routed.head, to: routed.endpoint, responseHeaders: routed.responseHeaders, plan: routed.plan, step: step)
         if case .none = action {
-            // The client left while discovery answered: the pick will see no completion.
+            // The client left while discovery answered: the pick will see no try, the exchange no completion.
             routed.balancer?.abandoned(routed.endpoint)
+            routed.balancer?.exchangeEnded()
             return
         }
-        balancer = routed.balancer
+        self.routed = routed
+        startIdleChecks(routed.idleTimeout)
         perform(action)
     }
 
-    private func attach(_ acquired: Acquired) {
+    /// A connection or stream for a try: at once from the pool, or later — unless the destination already has
+    /// as many requests waiting for connections as its circuit breaker allows.
+    private func acquire(_ endpoint: EndpointTarget, upgrade: Bool, step: Int) {
+        let connect = routed?.policy?.connectTimeout ?? ConnectionPool.defaultConnectTimeout
+        let acquired: Acquired =
+            upgrade
+            ? .pending(pool.acquireForUpgrade(endpoint, connectTimeout: connect))
+            : pool.acquire(
+                endpoint, connectTimeout: connect,
+                maxConnections: routed?.policy?.circuit.maxConnectionsPerEndpoint ?? Int.max)
         switch acquired {
         case .ready(let lease):
-            adopt(lease)
+            adopt(lease, step: step)
         case .pending(let future):
+            let balancer = routed?.balancer
+            if let balancer, let limit = routed?.policy?.circuit.maxPendingRequests {
+                if balancer.pendingRequests >= limit {
+                    // The lease, when it comes, finds its step gone and goes back unused.
+                    perform(
+                        machine.failed(
+                            ProxyError(
+                                .circuitOpen,
+                                "\(balancer.pendingRequests) requests to \(balancer.service) are waiting for a connection (circuitBreaking.maxPendingRequests)"
+                            ), at: .now(), step: step))
+                }
+                balancer.pendingRequests += 1
+            }
             future.assumeIsolated().whenComplete { result in
+                balancer?.pendingRequests -= 1
                 switch result {
-                case .success(let lease): self.adopt(lease)
-                case .failure(let error): self.perform(self.machine.failed(Self.proxyError(error), at: .now()))
+                case .success(let lease): self.adopt(lease, step: step)
+                case .failure(let error):
+                    let now = NIODeadline.now()
+                    self.perform(
+                        self.machine.failed(
+                            Self.proxyError(error), at: now, step: step, withdraw: { self.withdraw(at: now) }))
                 }
             }
         }
     }
 
-    private func adopt(_ lease: UpstreamLease) {
-        let action = machine.attached(reused: lease.reused)
+    private func adopt(_ lease: UpstreamLease, step: Int) {
+        let action = machine.attached(reused: lease.reused, at: .now(), step: step)
         if case .releaseUnused = action {
-            // The client went away while we were connecting: an idle keep-alive connection goes back unused; a
-            // stream or a connection of its own (an upgrade) is closed.
+            // The client went away, or the try ended (timed out, refused), while we were connecting: an idle
+            // keep-alive connection goes back unused; a stream or a connection of its own (an upgrade) is closed.
             pool.release(lease, reusable: lease.poolable)
             return
         }
@@ -250,18 +312,23 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         perform(action)
     }
 
-    /// The upstream's fate and the one completion event of an exchange.
+    /// The upstream's fate, the try's report to its balancer, and the one completion event of an exchange.
     private func settle(_ finish: ExchangeStateMachine.Finish) {
         if case .release(let reusable) = finish.upstream, let lease {
             self.lease = nil
             pool.release(lease, reusable: reusable)
         }
+        if let attempt = finish.attempt { routed?.balancer?.attemptEnded(attempt) }
         if let completion = finish.completion {
             metrics.exchangeCompleted(completion)
-            balancer?.completed(completion)
-            balancer = nil
+            routed?.balancer?.exchangeEnded()
+            routed = nil
+            idleCheckAt = nil
         }
     }
+
+    /// Takes a retry from the destination's budget (the inbound side, toward its own app, has none).
+    func withdraw(at now: NIODeadline) -> Bool { routed?.balancer?.budget.withdraw(at: now) ?? true }
 
     private func write(_ part: HTTPServerResponsePart, closing: Bool, _ context: ChannelHandlerContext) {
         guard closing else {

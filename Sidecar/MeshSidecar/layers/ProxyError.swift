@@ -9,19 +9,52 @@ struct ProxyError: Error, Sendable, CustomStringConvertible {
         case tlsPeerIdentityMismatch = "tls_peer_identity_mismatch"
         case tlsHandshakeFailed = "tls_handshake_failed"
         case upstreamReset = "upstream_reset"
+        case timeout
+        case retriesExhausted = "retries_exhausted"
+        case retryBudgetExhausted = "retry_budget_exhausted"
+        case circuitOpen = "circuit_open"
         case invalidAuthority = "invalid_authority"
         case unsupportedRequest = "unsupported_request"
         case headerTooLarge = "header_too_large"
         case malformedRequest = "malformed_request"
+
+        /// Failures to reach an endpoint at all: the request cannot have reached its app, so it may be tried
+        /// elsewhere whatever its method.
+        var isConnectFailure: Bool {
+            switch self {
+            case .connectFailed, .tlsPeerIdentityMismatch, .tlsHandshakeFailed: true
+            default: false
+            }
+        }
+    }
+
+    /// Which limit ran out, for `timeout` failures (a log field and a metric label).
+    enum Timeout: String, Sendable, CaseIterable {
+        /// The policy's `timeouts.request`, all tries included.
+        case request
+        /// The caller's deadline, propagated from the previous hop or the app (`x-mesh-timeout-ms`, `grpc-timeout`).
+        case deadline
+        case perTry = "per_try"
+        case connect
+        case idle
     }
 
     let cause: Cause
     let detail: String
+    let timeout: Timeout?
 
-    init(_ cause: Cause, _ detail: String) {
+    init(_ cause: Cause, _ detail: String, timeout: Timeout? = nil) {
         self.cause = cause
         self.detail = detail
+        self.timeout = timeout
     }
+
+    static func timedOut(_ kind: Timeout, _ detail: String) -> ProxyError {
+        ProxyError(.timeout, detail, timeout: kind)
+    }
+
+    /// A connect timeout is a connect failure too: retried elsewhere, whatever the method.
+    var isConnectFailure: Bool { cause.isConnectFailure || timeout == .connect }
 
     var description: String { "\(cause.rawValue): \(detail)" }
 }

@@ -5,22 +5,31 @@ import NIOHTTP1
 enum ProxyErrorResponse {
     static func status(for cause: ProxyError.Cause) -> HTTPResponseStatus {
         switch cause {
-        case .noEndpoints, .unknownService, .discoveryUnavailable: .serviceUnavailable
+        case .noEndpoints, .unknownService, .discoveryUnavailable, .retriesExhausted, .retryBudgetExhausted,
+            .circuitOpen:
+            .serviceUnavailable
+        case .timeout: .gatewayTimeout
         case .connectFailed, .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .upstreamReset: .badGateway
         case .invalidAuthority, .unsupportedRequest, .malformedRequest: .badRequest
         case .headerTooLarge: HTTPResponseStatus(statusCode: 431, reasonPhrase: "Request Header Fields Too Large")
         }
     }
 
-    /// gRPC status codes: UNAVAILABLE (14) where a retry elsewhere may work, INTERNAL (13) otherwise.
+    /// gRPC status codes: UNAVAILABLE (14) where a retry elsewhere may work, DEADLINE_EXCEEDED (4) for timeouts,
+    /// INTERNAL (13) otherwise.
     static func grpcStatus(for cause: ProxyError.Cause) -> Int {
         switch cause {
-        case .noEndpoints, .unknownService, .discoveryUnavailable, .connectFailed, .upstreamReset: 14
+        case .timeout: 4
+        case .noEndpoints, .unknownService, .discoveryUnavailable, .connectFailed, .upstreamReset, .retriesExhausted,
+            .retryBudgetExhausted, .circuitOpen:
+            14
         case .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .invalidAuthority, .unsupportedRequest, .headerTooLarge,
             .malformedRequest:
             13
         }
     }
+
+    static let unprocessedHeader = "x-mesh-unprocessed"
 
     /// What the sidecar sends for a failure: a head, a body, and (for gRPC) trailers.
     struct Response {
@@ -34,9 +43,14 @@ enum ProxyErrorResponse {
     /// The response for `error` to a request with `requestHeaders`. gRPC callers get what gRPC proxies send
     /// (HTTP 200, `application/grpc`, no messages, `grpc-status` and `grpc-message` in the trailers), so
     /// their client library reports the status; everyone else gets the HTTP status and a one-line body.
-    static func make(_ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool) -> Response {
+    /// `unprocessed`: the inbound sidecar answers for an app the request never reached, and says so
+    /// (`x-mesh-unprocessed: true`), so the caller's sidecar may try another instance whatever the method.
+    static func make(
+        _ error: ProxyError, requestHeaders: HTTPHeaders, version: HTTPVersion, close: Bool, unprocessed: Bool = false
+    ) -> Response {
         var headers = HTTPHeaders()
         headers.add(name: "x-mesh-error", value: error.cause.rawValue)
+        if unprocessed { headers.add(name: unprocessedHeader, value: "true") }
         if close { headers.add(name: "connection", value: "close") }
         if requestHeaders.first(name: "content-type")?.hasPrefix("application/grpc") == true {
             headers.add(name: "content-type", value: "application/grpc")

@@ -1,29 +1,23 @@
 import NIOCore
 import NIOHTTP1
 
-/// The parts of one request kept so it can be sent again on a fresh connection when a *reused* keep-alive
-/// connection turns out to have been closed by the server before any response byte — the race every
-/// pool has with servers' idle timeouts. Only idempotent methods (RFC 9110 §9.2.2) with small bodies are
-/// kept; anything else is never replayed. A request without a body costs no allocation here.
+/// The body of one request, kept so the request can be sent again — after a pooled connection turned out to be
+/// stale, or for a retry — up to a bound (the policy's `bufferBytes`, 64 KiB by default). Past the bound, or
+/// once any response byte was forwarded, nothing is kept and the request cannot be sent again. Whether it
+/// *may* be sent again (its method, the failure) is the retry rules' call, not this buffer's.
 struct ReplayBuffer {
-    static let idempotent: [HTTPMethod] = [.GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE]
-
-    /// nil once the request may not be replayed (not idempotent, too large, or answered).
-    private var head: HTTPRequestHead?
     private var body: [ByteBuffer] = []
     private var end: HTTPHeaders??
     private var bytes = 0
+    private var discarded = false
     let limit: Int
 
-    init(head: HTTPRequestHead, limit: Int = 64 * 1024) {
-        self.limit = limit
-        self.head = Self.idempotent.contains(head.method) ? head : nil
-    }
+    init(limit: Int) { self.limit = limit }
 
     mutating func append(_ part: HTTPClientRequestPart) {
-        guard head != nil else { return }
+        guard !discarded else { return }
         switch part {
-        case .head: preconditionFailure("a request has one head")
+        case .head: preconditionFailure("the head is kept by the exchange")
         case .body(.byteBuffer(let buffer)):
             bytes += buffer.readableBytes
             if bytes > limit {
@@ -36,15 +30,15 @@ struct ReplayBuffer {
         }
     }
 
-    /// The whole request, if it may be replayed: kept, and complete.
+    /// The whole body and end, if the request can be sent again: kept, and complete.
     var replayable: [HTTPClientRequestPart]? {
-        guard let head, let end else { return nil }
-        return [.head(head)] + body.map { .body(.byteBuffer($0)) } + [.end(end)]
+        guard !discarded, let end else { return nil }
+        return body.map { .body(.byteBuffer($0)) } + [.end(end)]
     }
 
-    /// Once any response byte arrived, the request reached the app: never replay.
+    /// The request reached the app for good (a response is being forwarded), or is too big: keep nothing.
     mutating func discard() {
-        head = nil
+        discarded = true
         body = []
     }
 }

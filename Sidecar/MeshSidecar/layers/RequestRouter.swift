@@ -1,15 +1,18 @@
 import NIOCore
 import NIOHTTP1
 
-/// Where one request goes: the rewritten head, the endpoint, headers to add to its response, and the balancer
-/// that picked the endpoint (told how the exchange ended).
+/// Where one request goes: the rewritten head, the endpoint, headers to add to its response, the plan (retry
+/// rules, deadline), and the balancer that picked the endpoint (told how each try ended).
 struct RoutedRequest: Sendable {
     var head: HTTPRequestHead
     var endpoint: EndpointTarget
     var responseHeaders: [(String, String)] = []
-    var balancer: RoundRobinBalancer?
-    /// The destination's policy as compiled for this version (the seat for timeouts, retries and the rest).
+    var balancer: Balancer?
+    /// The destination's policy as compiled for this version.
     var policy: DestinationPolicy?
+    var plan = ExchangePlan.none
+    /// No byte either way on the exchange for this long ends it.
+    var idleTimeout: TimeAmount
 }
 
 /// A route decided at once (the common case: the destination's endpoints are cached), refused, or waiting
@@ -23,4 +26,24 @@ enum RouteDecision {
 /// A traffic direction's routing decision, made per request on the connection's event loop.
 protocol RequestRouter: Sendable {
     func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision
+    /// The endpoint for a retry of `routed`, another than `excluding` if there is one.
+    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError>
+}
+
+extension ExchangePlan {
+    /// The plan for a request: `rules`, and the earlier of the policy's request timeout and the deadline the
+    /// caller sent along (`x-mesh-timeout-ms`, `grpc-timeout`).
+    static func make(
+        rules: RetryRules?, requestTimeout: TimeAmount?, headers: HTTPHeaders, at now: NIODeadline
+    ) -> ExchangePlan {
+        var plan = ExchangePlan(rules: rules, deadline: requestTimeout.map { now + $0 })
+        if let remaining = DeadlineHeaders.remaining(in: headers) {
+            let propagated = now + remaining
+            if plan.deadline.map({ propagated < $0 }) ?? true {
+                plan.deadline = propagated
+                plan.deadlineKind = .deadline
+            }
+        }
+        return plan
+    }
 }

@@ -72,8 +72,9 @@ enum OutboundProxy {
         _ channel: any Channel, service: ServiceName, snapshot: DiscoveredService, _ parts: OutboundParts
     ) throws {
         let balancer = parts.balancers[channel.eventLoop].balancer(for: service)
+        let policy = parts.policy.snapshot.destination(service)
         let target = EndpointTarget(
-            address: balancer.pick(snapshot.endpoints, tracked: false).address, identity: balancer.identity)
+            address: balancer.pick(snapshot, policy: policy, tracked: false).address, identity: balancer.identity)
         let connector = MTLSUpstreamConnector(tls: parts.tls, metrics: parts.metrics, wire: .bytes)
         try channel.pipeline.syncOperations.addHandler(
             TCPRelayHandler(start: .onActive, logger: parts.logger) { loop in

@@ -42,7 +42,7 @@ struct OutboundRouter: RequestRouter {
     }
 
     private static func pick(
-        _ snapshot: DiscoveredService, head: HTTPRequestHead, balancer: RoundRobinBalancer, policy: DestinationPolicy
+        _ snapshot: DiscoveredService, head: HTTPRequestHead, balancer: Balancer, policy: DestinationPolicy
     ) -> RouteDecision {
         guard snapshot.known else {
             return .failed(
@@ -52,10 +52,32 @@ struct OutboundRouter: RequestRouter {
         guard !snapshot.endpoints.isEmpty else {
             return .failed(ProxyError(.noEndpoints, "service \"\(snapshot.service)\" has no endpoints"))
         }
-        let endpoint = balancer.pick(snapshot.endpoints)
+        // circuit breaking: over the destination's limit of requests in flight, refused at once
+        guard balancer.admit(policy) else {
+            return .failed(
+                ProxyError(
+                    .circuitOpen,
+                    "\(balancer.activeRequests) requests to \(snapshot.service) are in flight (circuitBreaking.maxRequests)"
+                ))
+        }
+        let now = NIODeadline.now()
+        let endpoint = balancer.pick(snapshot, policy: policy, at: now)
         return .ready(
             RoutedRequest(
                 head: head, endpoint: EndpointTarget(address: endpoint.address, identity: balancer.identity),
-                responseHeaders: [balancer.identityHeader], balancer: balancer, policy: policy))
+                responseHeaders: [balancer.identityHeader], balancer: balancer, policy: policy,
+                plan: .make(
+                    rules: policy.retries, requestTimeout: policy.requestTimeout, headers: head.headers, at: now),
+                idleTimeout: policy.idleTimeout))
+    }
+
+    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+        guard let balancer = routed.balancer, let policy = routed.policy,
+            let snapshot = cache.snapshot(balancer.service), !snapshot.endpoints.isEmpty
+        else {
+            return .failure(ProxyError(.noEndpoints, "no endpoints left to retry on"))
+        }
+        let endpoint = balancer.pick(snapshot, policy: policy, excluding: excluding?.address)
+        return .success(EndpointTarget(address: endpoint.address, identity: balancer.identity))
     }
 }

@@ -1,16 +1,11 @@
 import MeshCore
 import MeshPolicy
+import NIOCore
 
 /// How this sidecar calls one destination, compiled once per policy version from the destination's Service and
-/// TrafficPolicy: durations as `Duration`, defaults filled in. Only `PolicySnapshot.compile` makes one.
-struct DestinationPolicy: Sendable, Equatable {
-    struct Retries: Sendable, Equatable {
-        let attempts: Int
-        let perTryTimeout: Duration?
-        let budgetPercent: Int
-        let budgetMinPerSecond: Int
-    }
-
+/// TrafficPolicy: durations as `TimeAmount`, every default filled in. Shared by every request of the version
+/// (a class, so a request takes one reference, not a copy). Only `PolicySnapshot.compile` makes one.
+final class DestinationPolicy: Sendable {
     struct SplitEntry: Sendable, Equatable {
         let subset: String
         let weight: Int
@@ -18,27 +13,39 @@ struct DestinationPolicy: Sendable, Equatable {
         let labels: [String: String]
     }
 
-    let service: ServiceName
+    struct CircuitLimits: Sendable, Equatable {
+        let maxRequests: Int
+        let maxPendingRequests: Int
+        let maxConnectionsPerEndpoint: Int
+    }
+
     /// What the destination's Service declares, if the sidecar has it.
     let declaredProtocol: ServiceProtocol?
-    let requestTimeout: Duration?
-    let connectTimeout: Duration?
-    let retries: Retries?
+    let requestTimeout: TimeAmount?
+    let connectTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    let retries: RetryRules
     let loadBalancing: TrafficPolicy.LoadBalancing
+    let outlier: EndpointHealth.Rules
+    let circuit: CircuitLimits
     let split: [SplitEntry]
 
-    fileprivate init(service: ServiceName, declared: ServicePolicy?, traffic: TrafficPolicy.Spec?) throws(MeshError) {
-        self.service = service
+    fileprivate init(declared: ServicePolicy?, traffic: TrafficPolicy.Spec?) throws {
+        typealias D = TrafficPolicy.Defaults
         declaredProtocol = declared?.spec.protocol
-        requestTimeout = try traffic?.timeouts?.request.map { text throws(MeshError) in try Duration(parsing: text) }
-        connectTimeout = try traffic?.timeouts?.connect.map { text throws(MeshError) in try Duration(parsing: text) }
-        retries = try traffic?.retries.map { r throws(MeshError) in
-            Retries(
-                attempts: r.attempts,
-                perTryTimeout: try r.perTryTimeout.map { text throws(MeshError) in try Duration(parsing: text) },
-                budgetPercent: r.budget.percent, budgetMinPerSecond: r.budget.minPerSecond)
-        }
-        loadBalancing = traffic?.loadBalancing ?? .roundRobin
+        requestTimeout = try (traffic?.timeouts?.request ?? D.requestTimeout).map { try TimeAmount(parsing: $0) }
+        connectTimeout = try TimeAmount(parsing: traffic?.timeouts?.connect ?? D.connectTimeout)
+        idleTimeout = try TimeAmount(parsing: traffic?.timeouts?.idle ?? D.idleTimeout)
+        retries = try RetryRules(traffic?.retries ?? TrafficPolicy.Retries())
+        loadBalancing = traffic?.loadBalancing ?? D.loadBalancing
+        let o = traffic?.outlierDetection ?? TrafficPolicy.OutlierDetection()
+        outlier = EndpointHealth.Rules(
+            consecutiveFailures: o.consecutiveFailures, baseEjection: try TimeAmount(parsing: o.baseEjectionTime),
+            maxEjection: try TimeAmount(parsing: o.maxEjectionTime), maxEjectedPercent: o.maxEjectedPercent)
+        let c = traffic?.circuitBreaking ?? TrafficPolicy.CircuitBreaking()
+        circuit = CircuitLimits(
+            maxRequests: c.maxRequests, maxPendingRequests: c.maxPendingRequests,
+            maxConnectionsPerEndpoint: c.maxConnectionsPerEndpoint)
         let subsets = declared?.spec.subsets ?? []
         split = (traffic?.split ?? []).map { entry in
             SplitEntry(
@@ -46,6 +53,9 @@ struct DestinationPolicy: Sendable, Equatable {
                 labels: subsets.first { $0.name == entry.subset }?.labels ?? [:])
         }
     }
+
+    /// The defaults, for every destination no policy names (constants that parse).
+    static let defaults = try! DestinationPolicy(declared: nil, traffic: nil)
 }
 
 /// How this sidecar's own service is called: its Service and AuthorizationPolicy, compiled once per version.
@@ -76,9 +86,7 @@ final class PolicySnapshot: Sendable {
 
     /// The policy for calling `service`: its compiled one, or the defaults when the version names none.
     func destination(_ service: ServiceName) -> DestinationPolicy {
-        if let compiled = destinations[service] { return compiled }
-        // No lookup failure path: the defaults cannot fail to compile.
-        return try! DestinationPolicy(service: service, declared: nil, traffic: nil)
+        destinations[service] ?? .defaults
     }
 
     /// Compiles the documents of one version for the sidecar of `service`; throws naming the document that
@@ -104,10 +112,10 @@ final class PolicySnapshot: Sendable {
         var destinations: [ServiceName: DestinationPolicy] = [:]
         for name in Set(services.keys).union(traffic.keys) where name != service || traffic[name] != nil {
             do {
-                destinations[name] = try DestinationPolicy(
-                    service: name, declared: services[name], traffic: traffic[name])
+                destinations[name] = try DestinationPolicy(declared: services[name], traffic: traffic[name])
             } catch {
-                throw MeshError(.invalidPolicy, "TrafficPolicy for \(name): \(error.message)")
+                throw MeshError(
+                    .invalidPolicy, "TrafficPolicy for \(name): \((error as? MeshError)?.message ?? "\(error)")")
             }
         }
         return PolicySnapshot(

@@ -22,6 +22,10 @@ final class ConnectionPool: @unchecked Sendable {
     /// (given back, or newly opened) because enough are being opened already.
     private var connectsInFlight: [EndpointTarget: Int] = [:]
     private var waiting: [EndpointTarget: CircularBuffer<EventLoopPromise<UpstreamLease>>] = [:]
+    /// Open HTTP/1.1 connections per endpoint (circuit breaking caps them; requests past the cap wait).
+    private var open: [EndpointTarget: Int] = [:]
+    /// Used when the caller names none (the policy default is `TrafficPolicy.Defaults.connectTimeout`).
+    static let defaultConnectTimeout = TimeAmount.seconds(1)
     /// At most this many handshakes at once per endpoint: a burst from cold used to open a connection (a full TLS
     /// handshake on this one event loop) per concurrent request — 64 of them, 80 ms of added p99 at 3000 req/s —
     /// where most requests are better served by a connection given back a millisecond later.
@@ -58,7 +62,11 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// A lease for one exchange: an idle HTTP/1.1 connection at once, else a stream on a live HTTP/2 connection
     /// or a new connection.
-    func acquire(_ target: EndpointTarget) -> Acquired {
+    /// `connectTimeout` bounds a new connection's TCP connect and TLS handshake; `maxConnections` caps the
+    /// endpoint's HTTP/1.1 connections (past it, requests wait for one to come back).
+    func acquire(
+        _ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout, maxConnections: Int = .max
+    ) -> Acquired {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return .pending(session.openStream(to: target, reused: true)) }
         if let pending = connecting[target] { return .pending(stream(on: pending, target: target)) }
@@ -68,20 +76,29 @@ final class ConnectionPool: @unchecked Sendable {
                 return .ready(lease)
             }
         }
-        if speaksHTTP2[target] == false, connectsInFlight[target, default: 0] >= Self.maxConnectsInFlight {
+        let inFlight = connectsInFlight[target, default: 0]
+        if speaksHTTP2[target] == false,
+            inFlight >= Self.maxConnectsInFlight || open[target, default: 0] + inFlight >= maxConnections
+        {
             let waiter = eventLoop.makePromise(of: UpstreamLease.self)
             waiting[target, default: []].append(waiter)
+            limits[target] = (connectTimeout, maxConnections)
             return .pending(waiter.futureResult)
         }
-        return .pending(connectFresh(target))
+        return .pending(connectFresh(target, timeout: connectTimeout))
     }
+
+    /// The connect timeout and connection cap the latest waiter for each endpoint came with.
+    private var limits: [EndpointTarget: (connect: TimeAmount, max: Int)] = [:]
 
     /// Starts connections for waiting requests while fewer than the limit are being opened.
     private func serveWaiters(_ target: EndpointTarget) {
+        let (connect, cap) = limits[target] ?? (Self.defaultConnectTimeout, .max)
         while connectsInFlight[target, default: 0] < Self.maxConnectsInFlight,
+            open[target, default: 0] + connectsInFlight[target, default: 0] < cap,
             let waiter = waiting[target]?.popFirst()
         {
-            connectFresh(target).cascade(to: waiter)
+            connectFresh(target, timeout: connect).cascade(to: waiter)
         }
     }
 
@@ -92,12 +109,15 @@ final class ConnectionPool: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return session.openStream(to: target, reused: false) }
         if let pending = connecting[target] { return stream(on: pending, target: target) }
-        return connectFresh(target)
+        return connectFresh(target, timeout: Self.defaultConnectTimeout)
     }
 
     /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
-    func acquireForUpgrade(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
-        connector.connectForUpgrade(target, on: eventLoop).flatMapThrowing { connection in
+    func acquireForUpgrade(_ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout)
+        -> EventLoopFuture<UpstreamLease>
+    {
+        within(connectTimeout, target, connector.connectForUpgrade(target, on: eventLoop)).flatMapThrowing {
+            connection in
             guard let http1 = connection.http1 else { preconditionFailure("upgrade connection without HTTP/1.1") }
             return UpstreamLease(
                 channel: connection.channel, responses: http1.responses, target: target, reused: false,
@@ -109,15 +129,44 @@ final class ConnectionPool: @unchecked Sendable {
         -> EventLoopFuture<UpstreamLease>
     {
         pending.flatMap { connection in
-            guard let session = connection.http2 else { return self.connectFresh(target) }
+            guard let session = connection.http2 else {
+                return self.connectFresh(target, timeout: Self.defaultConnectTimeout)
+            }
             return session.openStream(to: target, reused: false)
         }
     }
 
+    /// A connect (TCP and TLS) that fails with a `connect` timeout if it has not completed in time; a connection
+    /// that completes later is closed.
+    private func within(
+        _ timeout: TimeAmount, _ target: EndpointTarget, _ connecting: EventLoopFuture<UpstreamConnection>
+    ) -> EventLoopFuture<UpstreamConnection> {
+        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
+        let expired = ExpiryFlag()
+        let timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            expired.value = true
+            promise.fail(
+                ProxyError.timedOut(
+                    .connect,
+                    "no connection to \(target) within the connect timeout (\(timeout.nanoseconds / 1_000_000) ms)"))
+        }
+        connecting.assumeIsolated().whenComplete { result in
+            timer.cancel()
+            switch result {
+            case .success(let connection):
+                // Too late: the request has moved on (or failed); nobody will use this connection.
+                if expired.value { connection.channel.close(promise: nil) } else { promise.succeed(connection) }
+            case .failure(let error):
+                if !expired.value { promise.fail(error) }
+            }
+        }
+        return promise.futureResult
+    }
+
     /// Always on a new connection.
-    private func connectFresh(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
+    private func connectFresh(_ target: EndpointTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamLease> {
         connectsInFlight[target, default: 0] += 1
-        let connection = connector.connect(target, on: eventLoop).flatMap { connection in
+        let connection = within(timeout, target, connector.connect(target, on: eventLoop)).flatMap { connection in
             // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
             guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
             return session.ready.map { connection }.flatMapErrorThrowing { error in
@@ -211,8 +260,13 @@ final class ConnectionPool: @unchecked Sendable {
             // Once per connection (not per release: a keep-alive connection is released once per request,
             // and a callback each time would grow its close future without bound).
             let channel = connection.channel
+            open[target, default: 0] += 1
             channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in
-                self?.idle[target]?.removeAll { $0.channel === channel }
+                guard let self else { return }
+                self.idle[target]?.removeAll { $0.channel === channel }
+                self.open[target, default: 1] -= 1
+                if self.open[target] == 0 { self.open[target] = nil }
+                self.serveWaiters(target)
             }
             return false
         }
@@ -224,4 +278,9 @@ final class ConnectionPool: @unchecked Sendable {
         }
         return true
     }
+}
+
+/// Whether a connect's timeout fired first (touched only on the pool's event loop).
+private final class ExpiryFlag: @unchecked Sendable {
+    var value = false
 }

@@ -1,0 +1,88 @@
+import MeshCore
+import MeshPolicy
+import NIOCore
+import NIOHTTP1
+
+/// A destination's retry policy compiled for the data path: which failures are retried, for which requests,
+/// how often, and with what waits.
+struct RetryRules: Sendable, Equatable {
+    /// Tries after the first.
+    var attempts: Int
+    var perTryTimeout: TimeAmount?
+    var statuses: Set<Int> = []
+    var statusClasses: Set<Int> = []
+    var onReset = false
+    var onTimeout = false
+    var grpcCodes: Set<Int> = []
+    var nonIdempotent: [RouteMatch] = []
+    var backoffBase: TimeAmount
+    var backoffMax: TimeAmount
+    var bufferBytes: Int
+    var budgetPercent: Int
+    var budgetMinPerSecond: Int
+
+    static let grpcCodeNames = [
+        "cancelled": 1, "deadline_exceeded": 4, "resource_exhausted": 8, "internal": 13, "unavailable": 14,
+    ]
+
+    init(
+        attempts: Int, perTryTimeout: TimeAmount?, backoffBase: TimeAmount, backoffMax: TimeAmount, bufferBytes: Int,
+        budgetPercent: Int, budgetMinPerSecond: Int
+    ) {
+        self.attempts = attempts
+        self.perTryTimeout = perTryTimeout
+        self.backoffBase = backoffBase
+        self.backoffMax = backoffMax
+        self.bufferBytes = bufferBytes
+        self.budgetPercent = budgetPercent
+        self.budgetMinPerSecond = budgetMinPerSecond
+    }
+
+    init(_ spec: TrafficPolicy.Retries) throws {
+        attempts = spec.attempts
+        perTryTimeout = try spec.perTryTimeout.map { try TimeAmount(parsing: $0) }
+        for condition in spec.retryOn {
+            switch condition {
+            case "5xx": statusClasses.insert(5)
+            case "4xx": statusClasses.insert(4)
+            case "gateway_error": statuses.formUnion([502, 503, 504])
+            case "reset": onReset = true
+            case "timeout": onTimeout = true
+            default:
+                if let code = Int(condition) {
+                    statuses.insert(code)
+                } else if let code = Self.grpcCodeNames[condition] {
+                    grpcCodes.insert(code)
+                }
+            }
+        }
+        nonIdempotent = spec.nonIdempotent
+        backoffBase = try TimeAmount(parsing: spec.backoff.base)
+        backoffMax = try TimeAmount(parsing: spec.backoff.max)
+        bufferBytes = spec.bufferBytes
+        budgetPercent = spec.budget.percent
+        budgetMinPerSecond = spec.budget.minPerSecond
+    }
+
+    /// Whether a request may be sent again after it may have reached the app: an idempotent method, or a
+    /// route the policy names (gRPC calls, all POSTs, only on the codes the policy lists: see `retries(grpc:)`).
+    func mayReplay(_ head: HTTPRequestHead) -> Bool {
+        switch head.method {
+        // RFC 9110 §9.2.2
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+        default: break
+        }
+        return nonIdempotent.contains { $0.matches(method: head.method.rawValue, path: head.uri) }
+    }
+
+    func retries(status: Int) -> Bool { statuses.contains(status) || statusClasses.contains(status / 100) }
+
+    func retries(grpc code: Int) -> Bool { grpcCodes.contains(code) }
+}
+
+extension TimeAmount {
+    /// `250ms`, `5s`, … as policy documents write them (validated before they get here).
+    init(parsing text: String) throws {
+        self = TimeAmount(try Duration(parsing: text))
+    }
+}
