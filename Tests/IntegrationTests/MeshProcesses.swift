@@ -111,12 +111,19 @@ final class MeshProcesses: @unchecked Sendable {
 
     /// Starts a Python server script that takes its port (0) last and prints "... listening on HOST:PORT".
     func startPython(_ script: String, _ args: [String] = [], log: String, env: [String: String] = [:]) throws -> Int {
-        try start("/usr/bin/python3", [script] + args + ["0"], log: log, env: env)
+        try startPythonServer(script, args, log: log, env: env).port
+    }
+
+    /// `startPython`, also giving the process (to stop it by its PID).
+    func startPythonServer(_ script: String, _ args: [String] = [], log: String, env: [String: String] = [:]) throws
+        -> (port: Int, process: Process)
+    {
+        let process = try start("/usr/bin/python3", [script] + args + ["0"], log: log, env: env)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if let line = text(log).split(separator: "\n").first, let port = Int(line.split(separator: ":").last ?? "")
             {
-                return port
+                return (port, process)
             }
             usleep(50_000)
         }

@@ -89,7 +89,7 @@ import Testing
         #expect(!balancer.isEjected(b.address, at: t0), "the last endpoint in is never ejected")
         #expect(!balancer.isEjected(a.address, at: t0 + .seconds(1)), "re-admitted after the backoff")
         // A retry avoids the endpoint that just failed when there is another.
-        let retry = balancer.pick(snapshot([a, b]), policy: policy, excluding: b.address, at: t0 + .seconds(2))
+        let retry = balancer.pick(snapshot([a, b]), policy: policy, excluding: [b.address], at: t0 + .seconds(2))
         #expect(retry.address == a.address)
     }
 

@@ -139,7 +139,7 @@ import Testing
             Issue.record("no repick")
             return
         }
-        #expect(excluding == endpoint)
+        #expect(excluding == [endpoint])
         guard case .acquire(let target, _, let next) = m.retryTo(endpoint, step: step) else {
             Issue.record("no acquire")
             return

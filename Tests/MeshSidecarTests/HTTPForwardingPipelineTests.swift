@@ -45,7 +45,7 @@ import Testing
                     plan: ExchangePlan(rules: rules, deadline: nil), idleTimeout: .minutes(5)))
         }
 
-        func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+        func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
             .success(routed.endpoint)
         }
     }
@@ -55,7 +55,7 @@ import Testing
             .failed(ProxyError(.noEndpoints, "service \"orders\" has no endpoints"))
         }
 
-        func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+        func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
             .failure(ProxyError(.noEndpoints, "none"))
         }
     }

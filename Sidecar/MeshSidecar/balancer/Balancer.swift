@@ -56,10 +56,10 @@ final class Balancer: @unchecked Sendable {
     func exchangeEnded() { activeRequests = max(0, activeRequests - 1) }
 
     /// The endpoint for one try of a request, from a non-empty list, with the policy of this request.
-    /// `excluding`: the endpoint the previous try failed on, avoided when there is another. `tracked` picks are
+    /// `excluding`: the endpoints earlier tries failed on, avoided while there is another. `tracked` picks are
     /// counted in flight until their try's report arrives (an opaque TCP relay reports nothing yet).
     func pick(
-        _ snapshot: DiscoveredService, policy: DestinationPolicy, excluding: HostPort? = nil, tracked: Bool = true,
+        _ snapshot: DiscoveredService, policy: DestinationPolicy, excluding: [HostPort] = [], tracked: Bool = true,
         at now: NIODeadline = .now()
     ) -> DiscoveredEndpoint {
         let all = snapshot.endpoints
@@ -67,14 +67,14 @@ final class Balancer: @unchecked Sendable {
         adopt(policy)
         if revision != snapshot.revision { prune(snapshot) }
         var candidates = all
-        if ejectedCount > 0 || excluding != nil {
+        if ejectedCount > 0 || !excluding.isEmpty {
             var ejected = 0
             let usable = all.filter { endpoint in
                 if endpoints[endpoint.address]?.health.isEjected(at: now) == true {
                     ejected += 1
                     return false
                 }
-                return endpoint.address != excluding
+                return !excluding.contains(endpoint.address)
             }
             // Re-admissions happen by the clock: the count is brought up to date whenever it is looked at.
             ejectedCount = ejected

@@ -22,8 +22,9 @@ extension ExchangeStateMachine {
         /// A try failed and will be retried: settle `Finish` (the try's upstream and report), then wait for the
         /// timer (`nextDue`), which answers with `repick`.
         case retry(Finish)
-        /// Pick an endpoint for the retry, preferring another than `excluding`; answer with `retryTo` or `failed`.
-        case repick(excluding: EndpointTarget?, step: Int)
+        /// Pick an endpoint for the retry, preferring one not in `excluding` (those already tried); answer with
+        /// `retryTo` or `failed`.
+        case repick(excluding: [EndpointTarget], step: Int)
         /// Write the request's head and all parts held so far to the new upstream, and flush.
         case sendFirst(HTTPRequestHead, [HTTPClientRequestPart])
         /// Write one more part to the attached upstream.

@@ -30,7 +30,9 @@ extension ExchangeStateMachine {
         var perTryDeadline: NIODeadline?
         /// A retry waits until then; the endpoint the failed try went to (a retry prefers another).
         var retryAt: NIODeadline?
-        var previous: EndpointTarget?
+        var tried: [EndpointTarget] = []
+        /// A try wrote the request to a connection: from then on it may have reached the app.
+        var wrote = false
         /// The retry budget refused a retry this exchange wanted.
         var budgetExhausted = false
         /// Why the last failed try was not retried, and the failure a retry followed.

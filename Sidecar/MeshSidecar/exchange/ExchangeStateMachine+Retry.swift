@@ -60,7 +60,9 @@ extension ExchangeStateMachine {
     private mutating func refusal(
         _ failure: AttemptFailure, _ e: inout Exchange, sent: Bool, at now: NIODeadline, _ withdraw: () -> Bool
     ) -> GiveUp? {
-        guard let rules = e.plan.rules, e.upgrade == nil, rules.allows(failure, for: e.request, isGRPC: e.isGRPC)
+        // The routed head: its target is origin-form (`/items`), which routes in the policy match.
+        guard let rules = e.plan.rules, e.upgrade == nil,
+            rules.allows(failure, for: e.upstreamHead ?? e.request, isGRPC: e.isGRPC)
         else { return .notRetryable }
         if sent, e.replay?.replayable == nil { return .notRetryable }
         guard e.retries < rules.attempts else { return .attemptsExhausted }
@@ -77,7 +79,7 @@ extension ExchangeStateMachine {
         }
         e.retries += 1
         e.retryAt = now + delay
-        e.previous = e.endpoint
+        if let endpoint = e.endpoint { e.tried.append(endpoint) }
         e.perTryDeadline = nil
         e.responseStarted = nil
         e.status = 0
@@ -92,7 +94,7 @@ extension ExchangeStateMachine {
             if let at = e.retryAt, now >= at {
                 e.retryAt = nil
                 state = .routing(e)
-                return .repick(excluding: e.previous, step: nextStep())
+                return .repick(excluding: e.tried, step: nextStep())
             }
         case .forwarding(var e):
             if let deadline = e.plan.deadline, now >= deadline { return timedOut(e.plan.deadlineKind, e, at: now) }

@@ -27,6 +27,7 @@ extension ExchangeStateMachine {
         }
         state = .modifying
         e.reused = reused
+        e.wrote = true
         e.attemptSent = now
         e.responseStarted = nil
         let head = e.headForTry(at: now)

@@ -43,7 +43,7 @@ struct InboundRouter: RequestRouter {
     /// The inbound side's stream idle timeout (the caller's policy governs the caller's side).
     static let idleTimeout = TimeAmount.minutes(5)
 
-    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+    func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
         .success(routed.endpoint)
     }
 }

@@ -26,8 +26,8 @@ enum RouteDecision {
 /// A traffic direction's routing decision, made per request on the connection's event loop.
 protocol RequestRouter: Sendable {
     func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision
-    /// The endpoint for a retry of `routed`, another than `excluding` if there is one.
-    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError>
+    /// The endpoint for a retry of `routed`, one not in `excluding` (already tried) if there is one.
+    func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError>
 }
 
 extension ExchangePlan {

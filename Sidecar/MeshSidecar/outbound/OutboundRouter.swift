@@ -71,13 +71,13 @@ struct OutboundRouter: RequestRouter {
                 idleTimeout: policy.idleTimeout))
     }
 
-    func repick(_ routed: RoutedRequest, excluding: EndpointTarget?) -> Result<EndpointTarget, ProxyError> {
+    func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
         guard let balancer = routed.balancer, let policy = routed.policy,
             let snapshot = cache.snapshot(balancer.service), !snapshot.endpoints.isEmpty
         else {
             return .failure(ProxyError(.noEndpoints, "no endpoints left to retry on"))
         }
-        let endpoint = balancer.pick(snapshot, policy: policy, excluding: excluding?.address)
+        let endpoint = balancer.pick(snapshot, policy: policy, excluding: excluding.map(\.address))
         return .success(EndpointTarget(address: endpoint.address, identity: balancer.identity))
     }
 }

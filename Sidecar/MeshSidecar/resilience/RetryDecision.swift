@@ -20,7 +20,7 @@ extension RetryRules {
     /// deadline and a kept body are checked by the exchange).
     func allows(_ failure: AttemptFailure, for request: HTTPRequestHead, isGRPC: Bool) -> Bool {
         switch failure {
-        case .unsent: true
+        case .unsent: onUnsent
         case .reset(let pooled): mayReplay(request) && (onReset || pooled)
         case .perTryTimeout: mayReplay(request)
         case .status(let status): mayReplay(request) && retries(status: status)
@@ -29,9 +29,14 @@ extension RetryRules {
         }
     }
 
-    /// The rules for the inbound direction, toward the local app: one more try, only when the request provably
-    /// did not reach it or a pooled connection was stale; no budget, no waits worth speaking of.
-    static let inbound = RetryRules(
-        attempts: 1, perTryTimeout: nil, backoffBase: .milliseconds(1), backoffMax: .milliseconds(1),
-        bufferBytes: 64 * 1024, budgetPercent: 100, budgetMinPerSecond: 0)
+    /// The rules for the inbound direction, toward the local app: one more try, only when a pooled connection
+    /// was stale. An app that cannot be reached is answered at once, saying so, and the caller's sidecar tries
+    /// another instance.
+    static let inbound: RetryRules = {
+        var rules = RetryRules(
+            attempts: 1, perTryTimeout: nil, backoffBase: .milliseconds(1), backoffMax: .milliseconds(1),
+            bufferBytes: 64 * 1024, budgetPercent: 100, budgetMinPerSecond: 0)
+        rules.onUnsent = false
+        return rules
+    }()
 }

@@ -12,6 +12,8 @@ struct RetryRules: Sendable, Equatable {
     var statuses: Set<Int> = []
     var statusClasses: Set<Int> = []
     var onReset = false
+    /// Failures that never reached the app are retried (not on the inbound side: its caller tries elsewhere).
+    var onUnsent = true
     var onTimeout = false
     var grpcCodes: Set<Int> = []
     var nonIdempotent: [RouteMatch] = []
