@@ -28,6 +28,8 @@ final class Mesh: @unchecked Sendable {
         let dataDir: String
         let process: Process
         let log: String
+        /// What it was started with (to start it again).
+        var arguments: [String] = []
     }
 
     /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
@@ -36,17 +38,30 @@ final class Mesh: @unchecked Sendable {
         try MeshProcesses.writeSecret(try token(service), to: tokenFile)
         let log = "\(service)-sidecar-\(UUID().uuidString.prefix(4)).log"
         let data = "\(p.dir)/\(service)-data-\(UUID().uuidString.prefix(4))"
-        let process = try p.start(
-            "mesh-sidecar",
+        let arguments =
             [
                 "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
                 "--data-dir", data, "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-            ] + extra, log: log)
+            ] + extra
+        let process = try p.start("mesh-sidecar", arguments, log: log)
         let sidecar = Sidecar(
             inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),
-            admin: try p.field(log, "admin"), dataDir: data, process: process, log: log)
+            admin: try p.field(log, "admin"), dataDir: data, process: process, log: log, arguments: arguments)
         _ = try p.field(log, "endpoint")  // the "registered" line
         return sidecar
+    }
+
+    /// Stops `sidecar` (SIGTERM, waiting for its exit) and starts it again with the same flags and data
+    /// directory; returns once it listens (it does not wait for a registration: the control plane may be down).
+    func restart(_ sidecar: Sidecar) throws -> Sidecar {
+        sidecar.process.terminate()
+        sidecar.process.waitUntilExit()
+        let log = sidecar.log.replacingOccurrences(of: ".log", with: "-restarted.log")
+        let process = try p.start("mesh-sidecar", sidecar.arguments, log: log)
+        return Sidecar(
+            inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),
+            admin: try p.field(log, "admin"), dataDir: sidecar.dataDir, process: process, log: log,
+            arguments: sidecar.arguments)
     }
 
     /// A `caller` sidecar (no app of its own) with an upstream bind on a free port for each of `services`,
