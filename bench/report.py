@@ -26,9 +26,9 @@ def cpu10k(r, requests):
     return r["cpu_ticks"] / TICK / requests * 10000 if requests else float("nan")
 
 
-ORDER = ("direct", "meshwork", "envoy", "envoy-h2", "envoy-h1", "nginx")   # "envoy": results of older runs
-LABEL = {"direct": "direct", "meshwork": "meshwork", "envoy": "envoy", "envoy-h2": "envoy h2",
-         "envoy-h1": "envoy h1", "nginx": "nginx"}
+ORDER = ("direct", "meshwork", "meshwork-bare", "envoy", "envoy-h2", "envoy-h1", "nginx")   # "envoy": older runs
+LABEL = {"direct": "direct", "meshwork": "meshwork", "meshwork-bare": "meshwork bare", "envoy": "envoy",
+         "envoy-h2": "envoy h2", "envoy-h1": "envoy h1", "nginx": "nginx"}
 meta = (pick("meta") or [{}])[0]
 present = [t for t in ORDER if pick("closed", target=t, conns=64)]
 pairs = [t for t in present if t != "direct"]

@@ -2,13 +2,14 @@
 # `make bench`: the same loads, in one run, direct to a backend and through four proxy pairs, every pair doing
 # TLS 1.3 mTLS between its two proxies with the very same certificate files:
 #   meshwork  Meshwork sidecars (release build, one event loop each), HTTP/1.1 keep-alive between them for
-#             HTTP/1.1 callers (h2 for HTTP/2 callers), SPIFFE SAN checks;
+#             HTTP/1.1 callers (h2 for HTTP/2 callers), SPIFFE SAN checks, the caller's resilience policy on
+#             (bench/policy-resilient.yaml); meshwork-bare: the same with it off (bench/policy-bare.yaml);
 #   envoy-h2  Envoy (`--concurrency 1`), HTTP/2 between the proxies, SPIFFE SAN checks;
 #   envoy-h1  the same Envoy pair with HTTP/1.1 keep-alive between the proxies (the cheaper of the two at 64
 #             connections is "the Envoy comparison");
 #   nginx     nginx (1 worker each), HTTP/1.1 keep-alive between them: the cheapest reference (CA check only).
-# Then syscalls per request per proxy (strace -c), allocations per request (heaptrack, Meshwork and nginx),
-# optionally instructions per request (callgrind; note: Debian 12's valgrind 3.19 gives up on the Swift release binary's
+# Then syscalls per request per proxy (strace -c), allocations per request (heaptrack, Meshwork and nginx;
+# bench/profile.sh), the outage amplification (bench/resilience.sh), optionally instructions per request (callgrind; note: Debian 12's valgrind 3.19 gives up on the Swift release binary's
 # DWARF 5 debug info, seen 2026-11-29, so the Meshwork rows then say "no number"), and the control plane at scale.
 # Writes BENCHMARKS.md (and the raw numbers to .build-bench/results.jsonl). Bounded: every load stops by itself.
 #
@@ -93,14 +94,14 @@ wait_port $APP
 # by the throwaway pairs of the profiling steps; PAIR_SRV/PAIR_CLI are then the PIDs started.
 declare -A TARGET=([direct]=127.0.0.1:$APP) H2TARGET=([direct]=127.0.0.1:$APP2) SRV=() CLI=()
 WRAP_SERVER=""; WRAP_CALLER=""
-start_meshwork() { # TAG -> PAIR_SRV PAIR_CLI PAIR_URL
+start_meshwork() { # TAG [caller's --policy FILE] -> PAIR_SRV PAIR_CLI PAIR_URL (PAIR_APP: another backend port)
   local in bind; in=$(port); bind=$(port)
   $WRAP_SERVER "$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
-    --app 127.0.0.1:$APP --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
+    --app 127.0.0.1:${PAIR_APP:-$APP} --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
     --drain-timeout 2s >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
   $WRAP_CALLER "$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
-    --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
+    --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind ${2:+--policy "$2"} >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
   wait_port $in 600; wait_port $bind 600
   PAIR_URL=127.0.0.1:$bind; PAIR_H2=127.0.0.1:$bind
 }
@@ -114,21 +115,21 @@ start_nginx() { # TAG [nginx -g directives] -> PAIR_SRV PAIR_CLI PAIR_URL PAIR_H
   wait_port $in 600; wait_port $out 600
   PAIR_URL=127.0.0.1:$out; PAIR_H2=127.0.0.1:$out2
 }
-start_envoy() { # TAG UPSTREAM_HTTP ALPN BASE_ID -> PAIR_SRV PAIR_CLI PAIR_URL PAIR_H2
+start_envoy() { # TAG UPSTREAM_HTTP ALPN BASE_ID [RETRY] -> PAIR_SRV PAIR_CLI PAIR_URL PAIR_H2 (PAIR_APP as above)
   local in out; in=$(port); out=$(port)
-  render bench/envoy-server.yaml.in "$RUN/$1-orders.yaml" ADMIN=$(port) LISTEN=$in APP=$APP
-  render bench/envoy-client.yaml.in "$RUN/$1-frontend.yaml" ADMIN=$(port) LISTEN=$out UPSTREAM=$in UPSTREAM_HTTP=$2 ALPN=$3
+  render bench/envoy-server.yaml.in "$RUN/$1-orders.yaml" ADMIN=$(port) LISTEN=$in APP=${PAIR_APP:-$APP}
+  render bench/envoy-client.yaml.in "$RUN/$1-frontend.yaml" ADMIN=$(port) LISTEN=$out UPSTREAM=$in UPSTREAM_HTTP=$2 ALPN=$3 RETRY="${5:-}"
   "$ENVOY" -c "$RUN/$1-orders.yaml" --concurrency 1 --base-id $4 -l warning >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
   "$ENVOY" -c "$RUN/$1-frontend.yaml" --concurrency 1 --base-id $(($4 + 1)) -l warning >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
   wait_port $in; wait_port $out
   PAIR_URL=127.0.0.1:$out; PAIR_H2=127.0.0.1:$out
 }
-keep() { TARGET[$1]=$PAIR_URL; H2TARGET[$1]=$PAIR_H2; SRV[$1]=$PAIR_SRV; CLI[$1]=$PAIR_CLI; PAIRS+=($1); }
-PAIRS=()
+keep() { TARGET[$1]=$PAIR_URL; H2TARGET[$1]=$PAIR_H2; SRV[$1]=$PAIR_SRV; CLI[$1]=$PAIR_CLI; PAIRS+=($1); }; PAIRS=()
 
 if [ "$SKIP_MESHWORK" != 1 ]; then
-  echo "== Meshwork pair (standalone identity from the files above)"
-  start_meshwork meshwork; keep meshwork
+  echo "== Meshwork pairs (standalone identity from the files above): resilience on (bench/policy-resilient.yaml), and bare"
+  start_meshwork meshwork bench/policy-resilient.yaml; keep meshwork
+  start_meshwork meshwork-bare bench/policy-bare.yaml; keep meshwork-bare
 fi
 echo "== Envoy pairs ($ENVOY_VERSION): HTTP/2 and HTTP/1.1 between the proxies"
 start_envoy envoy-h2 http2_protocol_options h2 71; keep envoy-h2
@@ -143,8 +144,7 @@ for t in "${TARGETS[@]}"; do   # every path answers before any load
   curl -sf --max-time 5 "http://${TARGET[$t]}/" >/dev/null || { echo "$t path does not answer" >&2; tail "$RUN"/*.log >&2; exit 1; }
 done
 sleep 1
-RESULTS=$OUT/results.jsonl; : >"$RESULTS"
-emit() { echo "$1" >>"$RESULTS"; echo "   $1"; }
+RESULTS=$OUT/results.jsonl; : >"$RESULTS"; emit() { echo "$1" >>"$RESULTS"; echo "   $1"; }
 emit "{\"kind\":\"meta\",\"skip_meshwork\":$([ "$SKIP_MESHWORK" = 1 ] && echo true || echo false),\"nginx\":\"$(nginx -v 2>&1 | grep -o 'nginx/[^ ]*')\",\"seconds\":$DUR,\"syscall_requests\":$SYSCALL_N,\"alloc_requests\":$ALLOC_N,\"heaptrack\":$(command -v heaptrack >/dev/null && echo true || echo false),\"callgrind\":$([ "$CALLGRIND" = 1 ] && echo true || echo false),\"callgrind_requests\":$CALLGRIND_N}"
 echo "== idle memory after startup (one request through each path), per proxy"
 for t in "${PAIRS[@]}"; do
@@ -185,88 +185,14 @@ for t in "${PAIRS[@]}"; do
     pids=${SRV[$t]}; [ $role = caller ] && pids=${CLI[$t]}
     strace -c -f -o "$RUN/strace-$t-$role.txt" $(for p in $pids; do echo -p $p; done) 2>"$RUN/strace-$t-$role.err" & st+=($!); PIDS+=($!)
   done
-  for role in server caller; do for _ in $(seq 1 50); do grep -q attached "$RUN/strace-$t-$role.err" && break; sleep 0.1; done; done
-  sleep 0.5
+  for role in server caller; do for _ in $(seq 1 50); do grep -q attached "$RUN/strace-$t-$role.err" && break; sleep 0.1; done; done; sleep 0.5
   ok=$(fixed "${TARGET[$t]}" $SYSCALL_N)
   kill -INT "${st[@]}"; for p in "${st[@]}"; do wait $p 2>/dev/null || true; done; forget "${st[@]}"
   emit "$(python3 bench/strace_summary.py $t "${ok:-0}" server="$RUN/strace-$t-server.txt" caller="$RUN/strace-$t-caller.txt")"
 done
 
-# Allocations (heaptrack) and instructions (callgrind) per request, on throwaway pairs with the proxies started
-# under the tool: two runs each (startup, a 200-request warm-up, then 16 requests on 16 new connections or N+16
-# on 16 new connections, then SIGTERM); the difference of the totals over N is per request, startup, warm-up,
-# connections and shutdown cancelling out. nginx runs with `master_process off` here (one process per proxy).
-# Envoy is left out: its tcmalloc is linked in, out of heaptrack's reach.
-stop_wrapped() { # PID started, PID of the program under the tool: SIGTERM, 20 s to finish writing, then SIGKILL
-  kill -TERM "$2" 2>/dev/null || true
-  for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$1" 2>/dev/null && { echo "   $2 did not stop: killed, its profile is incomplete" >&2; kill -KILL "$2" 2>/dev/null || true; }
-  wait "$1" 2>/dev/null || true
-}
-program_pid() { # PID started, program: the heaptrack script's child running it (valgrind, no wrapper: the same PID)
-  local c
-  for _ in $(seq 1 100); do
-    case $(readlink -f /proc/$1/exe 2>/dev/null) in */bash|*/dash|*/sh) ;; *) echo $1; return ;; esac
-    for c in $(ps -o pid= --ppid "$1"); do
-      { [ "$(readlink -f /proc/$c/exe 2>/dev/null)" = "$(readlink -f "$2")" ] || tr '\0' '\n' </proc/$c/cmdline 2>/dev/null | head -2 | grep -qxF "$2"; } && { echo $c; return; }
-    done
-    sleep 0.1
-  done
-}
-heaptrack_calls() { local f; f=$(ls "$1".* 2>/dev/null | head -1) || true
-  [ -n "$f" ] && { heaptrack_print -p 0 -a 0 -T 0 -f "$f" 2>/dev/null | awk '/^calls to allocation functions:/{print $5}' || true; }; }
-callgrind_ir() { awk '/^(summary|totals):/{print $2; exit}' "$1.out" 2>/dev/null || true; }
-profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N -> emits one "alloc" or "instructions" line
-  local kind=$1 tool=$2 n=$3 bin=$SIDECAR g="" run roles role file w; declare -A total=() okn=()
-  [ $kind = nginx ] && { bin=$(command -v nginx); g="master_process off;"; }
-  roles="server caller"; [ $tool = callgrind ] && roles="caller"   # callgrind: the caller only (slow)
-  for run in base measured; do
-    WRAP_SERVER=""; WRAP_CALLER=""
-    for role in $roles; do
-      file="$RUN/$tool-$kind-$run-$role"
-      if [ $tool = heaptrack ]; then w="heaptrack -o $file"; else w="valgrind --tool=callgrind --callgrind-out-file=$file.out"; fi
-      if [ $role = server ]; then WRAP_SERVER=$w; else WRAP_CALLER=$w; fi
-    done
-    start_$kind prof-$tool-$kind-$run ${g:+"$g"}
-    local srv=$PAIR_SRV cli=$PAIR_CLI psrv pcli
-    psrv=$(program_pid $srv "$bin"); pcli=$(program_pid $cli "$bin")
-    [ -n "$psrv" ] && [ -n "$pcli" ] || { echo "$bin not found under $tool (PIDs $srv $cli)" >&2; exit 1; }
-    PIDS+=($psrv $pcli)
-    fixed $PAIR_URL 200 >/dev/null
-    okn[$run]=$(fixed $PAIR_URL $([ $run = base ] && echo 16 || echo $((n + 16))))
-    sleep 0.5
-    stop_wrapped $cli $pcli; stop_wrapped $srv $psrv; forget $srv $cli $psrv $pcli
-    WRAP_SERVER=""; WRAP_CALLER=""
-    for role in $roles; do
-      file="$RUN/$tool-$kind-$run-$role"
-      if [ $tool = heaptrack ]; then total[$run-$role]=$(heaptrack_calls "$file"); else total[$run-$role]=$(callgrind_ir "$file"); fi
-    done
-  done
-  local json="{\"kind\":\"$([ $tool = heaptrack ] && echo alloc || echo instructions)\",\"target\":\"$kind\",\"requests\":$n,\"succeeded\":${okn[measured]:-0},\"base_succeeded\":${okn[base]:-0}"
-  for role in $roles; do
-    local b=${total[base-$role]:-} m=${total[measured-$role]:-}
-    # No number rather than a made-up one: the tool wrote nothing, requests failed, or the requests added nothing
-    # (the tool did not see the program: e.g. an allocator linked in, or a script that execs another program).
-    if [ -z "$b" ] || [ -z "$m" ]; then json+=",\"$role\":null,\"${role}_why\":\"$tool wrote no totals\""
-    elif [ "${okn[measured]:-0}" -ne $((n + 16)) ] || [ "${okn[base]:-0}" -ne 16 ]; then json+=",\"$role\":null,\"${role}_why\":\"requests failed\""
-    elif [ "$m" -le "$b" ]; then json+=",\"$role\":null,\"${role}_why\":\"$tool saw nothing added by the requests ($b vs $m)\""
-    else json+=",\"$role\":{\"base\":$b,\"measured\":$m,\"per_request\":$(awk -v b=$b -v m=$m -v n=$n 'BEGIN{printf "%.1f", (m - b) / n}')}"
-    fi
-  done
-  emit "$json}"
-}
-PROFILED=(nginx); [ "$SKIP_MESHWORK" != 1 ] && PROFILED=(meshwork nginx)
-if command -v heaptrack >/dev/null; then
-  echo "== allocations per request (heaptrack, $ALLOC_N requests, difference of two runs)"
-  for k in "${PROFILED[@]}"; do profile_pair $k heaptrack $ALLOC_N; done
-else
-  echo "== allocations per request: heaptrack is not installed, not measured"
-  emit "{\"kind\":\"alloc-missing\",\"reason\":\"heaptrack not installed\"}"
-fi
-if [ "$CALLGRIND" = 1 ]; then
-  echo "== instructions per request (callgrind on the caller's proxy, $CALLGRIND_N requests, difference of two runs)"
-  for k in "${PROFILED[@]}"; do profile_pair $k callgrind $CALLGRIND_N; done
-fi
+. bench/profile.sh      # allocations (heaptrack) and instructions (callgrind) per request
+. bench/resilience.sh   # outage amplification: Meshwork's retries within a budget vs Envoy's
 
 if [ "$SKIP_MESHWORK" != 1 ]; then
 echo "== control plane at scale (mesh-loadgen: simulated sidecars with real certificates and policy streams)"
@@ -293,7 +219,7 @@ for n in ${BENCH_SIDECARS-100 1000}; do
 done
 fi
 
-python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$ENVOY_VERSION" >"$REPORT.tmp" || { rm -f "$REPORT.tmp"; exit 1; }
+{ python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$ENVOY_VERSION" && python3 bench/report_resilience.py "$RESULTS"; } >"$REPORT.tmp" || { rm -f "$REPORT.tmp"; exit 1; }
 mv "$REPORT.tmp" "$REPORT"
 echo "== wrote $REPORT"
 sed -n '/^## Targets/,$p' "$REPORT"

@@ -66,6 +66,12 @@ public struct Sidecar {
             }
         let policy = SidecarPolicy(
             path: policyFile, service: config.service, appProtocol: config.appProtocol, logger: logger)
+        if !config.policy.isEmpty {
+            if let refusal = policy.apply(version: 1, config.policy) {
+                throw MeshError(.invalidPolicy, "--policy: \(refusal)")
+            }
+            logger.notice("policy file applied", metadata: ["documents": "\(config.policy.count)"])
+        }
         let ready = NIOLockedValueBox(false)
         let metrics = SidecarMetrics()
         let (listeners, advertise) = try await bindListeners(

@@ -15,6 +15,7 @@ struct MeshSidecarMain {
           --token-file FILE         a join token from `meshctl token create` (mode 0600)
           --data-dir DIR            key, certificate, bundle and policy (persistent)
           --cert, --key, --bundle   standalone mode: identity from files, watched; --endpoint SERVICE=HOST:PORT
+          --policy FILE             standalone mode: policy documents (TrafficPolicy, ...) as meshctl validates them
           --inbound HOST:PORT       mTLS listener (0.0.0.0:15006)
           --advertise HOST:PORT     the address peers dial (default: the inbound address)
           --outbound HOST:PORT      HTTP proxy for the app (127.0.0.1:15001)

@@ -35,7 +35,8 @@ import Testing
     @Test func eachCauseHasAFittingStatusAndHeader() {
         let cases: [(ProxyError.Cause, UInt)] = [
             (.noEndpoints, 503), (.unknownService, 503), (.connectFailed, 502), (.tlsPeerIdentityMismatch, 502),
-            (.upstreamReset, 502), (.invalidAuthority, 400),
+            (.upstreamReset, 502), (.invalidAuthority, 400), (.timeout, 504), (.retriesExhausted, 503),
+            (.retryBudgetExhausted, 503), (.circuitOpen, 503),
         ]
         for (cause, status) in cases {
             let response = ProxyErrorResponse.make(
@@ -197,6 +198,39 @@ import Testing
             } catch {
                 #expect(error.message.hasPrefix(expected), "\(error.message)")
             }
+        }
+    }
+
+    /// Standalone mode reads its policy from a file, validated like `meshctl validate` before any socket opens.
+    @Test func standalonePolicyComesFromAFileValidatedAtStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let standalone = [
+            "--service", "frontend", "--app", "127.0.0.1:8080", "--cert", "/c", "--key", "/k", "--bundle", "/b",
+        ]
+        let good = "\(dir)/good.yaml"
+        try
+            "apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: orders}\nspec: {service: orders, retries: {attempts: 1}}\n"
+            .write(toFile: good, atomically: true, encoding: .utf8)
+        let c = try SidecarConfiguration(arguments: standalone + ["--policy", good], environment: [:])
+        #expect(c.policy.count == 1)
+        let bad = "\(dir)/bad.yaml"
+        try
+            "apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: orders}\nspec: {service: orders, retries: {attempts: 11}}\n"
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        do {
+            _ = try SidecarConfiguration(arguments: standalone + ["--policy", bad], environment: [:])
+            Issue.record("a bad policy file accepted")
+        } catch {
+            #expect(error.message.contains("bad.yaml:4:"), "\(error.message)")
+            #expect(error.message.contains("spec.retries.attempts: must be an integer in 0...10 (got 11)"))
+        }
+        do {
+            _ = try SidecarConfiguration(arguments: required + ["--policy", good], environment: [:])
+            Issue.record("--policy accepted with a control plane")
+        } catch {
+            #expect(error.message.hasPrefix("--policy is for standalone mode"), "\(error.message)")
         }
     }
 

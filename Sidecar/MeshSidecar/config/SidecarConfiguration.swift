@@ -1,4 +1,6 @@
+import Foundation
 import MeshCore
+import MeshPolicy
 
 /// Everything `mesh-sidecar` needs, with every default in this one type, validated once at the edge.
 public struct SidecarConfiguration: Sendable {
@@ -33,10 +35,13 @@ public struct SidecarConfiguration: Sendable {
     public var appProtocol = AppProtocol.http
     /// Checked before every lease renewal; a failing app is not served to callers.
     public var healthCheck = AppHealthCheck.tcp
+    /// Standalone mode's policy (`--policy FILE`): YAML documents as `meshctl validate` reads them, validated here.
+    public var policy: [PolicyDocument] = []
 
     static let flags = Set([
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
         "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout", "health-check",
+        "policy",
     ]).union(ListenerLimits.flags)
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
@@ -83,6 +88,15 @@ public struct SidecarConfiguration: Sendable {
             drainTimeout = drain
         }
         listenerLimits = try ListenerLimits.sidecar.overridden(by: f)
+        if let file = f.string("policy") {
+            guard case .standalone = mode else {
+                throw MeshError(
+                    .invalidConfiguration,
+                    "\(f.source(of: "policy")) is for standalone mode; with a control plane, policy comes from meshctl apply"
+                )
+            }
+            policy = try Self.readPolicy(file)
+        }
         for spec in f.strings("upstream") {
             upstreams.append(
                 try f.parse("upstream", spec) { v throws(MeshError) in
@@ -94,6 +108,17 @@ public struct SidecarConfiguration: Sendable {
                         try HostPort(parsing: String(v[v.index(after: eq)...]), allowPortZero: true)
                     )
                 })
+        }
+    }
+
+    /// The documents of a policy file, every problem reported as `file:line:column: key.path: message`.
+    static func readPolicy(_ file: String) throws(MeshError) -> [PolicyDocument] {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw MeshError(.invalidConfiguration, "--policy \(file): cannot read the file")
+        }
+        switch PolicyLoader.load(yaml: text, file: file) {
+        case .success(let loaded): return loaded.map(\.document)
+        case .failure(let errors): throw MeshError(.invalidPolicy, "--policy \(file):\n\(errors.description)")
         }
     }
 

@@ -75,23 +75,29 @@ final class SidecarPolicy: Sendable {
                     "\(name) cannot be applied by this sidecar (is it older than the control plane?): \(problems.joined(separator: "; "))"
             }
         }
-        if let problem = conflict(in: documents) { return "version \(pushed.version): \(problem)" }
+        return apply(version: pushed.version, documents)
+    }
+
+    /// Compiles, persists (with a file) and puts in force one version's documents: nil when done, else why not.
+    /// Standalone mode applies its `--policy` file this way, as version 1.
+    func apply(version: UInt64, _ documents: [PolicyDocument]) -> String? {
+        if let problem = conflict(in: documents) { return "version \(version): \(problem)" }
         let snapshot: PolicySnapshot
         do {
-            snapshot = try PolicySnapshot.compile(version: pushed.version, documents: documents, for: service)
+            snapshot = try PolicySnapshot.compile(version: version, documents: documents, for: service)
         } catch {
-            return "version \(pushed.version): \(error.message)"
+            return "version \(version): \(error.message)"
         }
         if let path {
             do {
-                let data = try JSONEncoder().encode(File(version: pushed.version, documents: documents))
+                let data = try JSONEncoder().encode(File(version: version, documents: documents))
                 try SecureFiles.write(Array(data), to: path)
             } catch {
-                return "version \(pushed.version): cannot persist it to \(path) (\(error))"
+                return "version \(version): cannot persist it to \(path) (\(error))"
             }
         }
         state.withLockedValue {
-            $0 = State(current: Current(version: pushed.version, documents: documents), snapshot: snapshot)
+            $0 = State(current: Current(version: version, documents: documents), snapshot: snapshot)
         }
         return nil
     }
