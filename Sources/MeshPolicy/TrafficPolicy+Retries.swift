@@ -7,7 +7,8 @@ extension TrafficPolicy {
     public struct Retries: Sendable, Equatable, Codable {
         /// Tries after the first one; 0 turns retries off, even the safe ones.
         public var attempts = Defaults.retryAttempts
-        /// Each try's own limit; when it fires the try counts as failed (and is retried like `timeout`).
+        /// Each try's own limit, until its response begins; a try cut off is retried (idempotent methods and
+        /// `nonIdempotent` routes).
         public var perTryTimeout: String?
         /// Status codes (`"503"`), classes (`"5xx"`, `"gateway_error"`), `reset`, `timeout`, gRPC codes.
         public var retryOn: [String] = []
@@ -71,7 +72,7 @@ extension TrafficPolicy {
 
     /// The words `retryOn` accepts besides status codes.
     public static let retryConditions = [
-        "5xx", "4xx", "gateway_error", "reset", "timeout", "cancelled", "deadline_exceeded", "internal",
+        "5xx", "4xx", "gateway_error", "reset", "cancelled", "deadline_exceeded", "internal",
         "resource_exhausted", "unavailable",
     ]
 }

@@ -125,11 +125,13 @@ import Testing
         try backend.set(#"{"mode": "fail"}"#)
         let report = try mesh.paced("http://orders/x", via: caller.outbound, count: 600, rate: 100, concurrency: 8)
         let seen = try backend.requests()
-        let allowed = Double(report.sent) * 1.2 + 10 * (report.elapsed + 1)
+        // 20 % of the requests in the 10 s window, plus 10 a second over that window (a reserve of 100).
+        let allowed = Double(report.sent) * 1.2 + 100
         #expect(report.statuses() == ["503": 600], "\(report)")
         #expect(report.transportErrors == 0 && report.maxLatencyMs < 2000, "\(report)")
         #expect(
-            seen >= 600 && Double(seen) <= allowed + 5, "backend saw \(seen) for \(report.sent) (allowed \(allowed))")
+            Double(seen) <= allowed + 5, "backend saw \(seen) for \(report.sent) (allowed \(allowed))")
+        #expect(seen > 600 + 100 + 30, "the percentage counts, not only the floor: \(seen)")
         #expect(try mesh.metric(caller, #"mesh_retry_budget_exhausted_total{direction="outbound"}"#) > 0)
         print("outage amplification: \(seen) backend requests for \(report.sent) sent in \(report.elapsed) s")
     }

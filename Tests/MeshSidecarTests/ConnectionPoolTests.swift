@@ -15,15 +15,19 @@ import Testing
         var pending: [EventLoopPromise<UpstreamConnection>] = []
         init(loop: EmbeddedEventLoop) { self.loop = loop }
 
-        func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
+        func connect(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+            -> EventLoopFuture<UpstreamConnection>
+        {
             let promise = eventLoop.makePromise(of: UpstreamConnection.self)
             pending.append(promise)
             return promise.futureResult
         }
 
-        func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<
-            UpstreamConnection
-        > { connect(target, on: eventLoop) }
+        func connectForUpgrade(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+            -> EventLoopFuture<
+                UpstreamConnection
+            >
+        { connect(target, timeout: timeout, on: eventLoop) }
 
         /// Completes the oldest connect with a fresh HTTP/1.1 connection.
         func completeOne() throws {

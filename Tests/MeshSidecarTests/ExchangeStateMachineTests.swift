@@ -140,7 +140,7 @@ import Testing
             return
         }
         #expect(excluding == [endpoint])
-        guard case .acquire(let target, _, let next) = m.retryTo(endpoint, step: step) else {
+        guard case .acquire(let target, _, _, let next) = m.retryTo(endpoint, step: step) else {
             Issue.record("no acquire")
             return
         }
@@ -349,7 +349,7 @@ import Testing
             return
         }
         #expect(upstream.headers.first(name: "upgrade") == "websocket")
-        guard case .acquire(_, let upgrade, _) = m.routed(upstream, to: endpoint, responseHeaders: []) else {
+        guard case .acquire(_, let upgrade, _, _) = m.routed(upstream, to: endpoint, responseHeaders: []) else {
             Issue.record("no acquire")
             return
         }

@@ -17,7 +17,9 @@ import Testing
         var failure: ProxyError?
         init(loop: EmbeddedEventLoop) { self.loop = loop }
 
-        func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
+        func connect(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+            -> EventLoopFuture<UpstreamConnection>
+        {
             if let failure { return eventLoop.makeFailedFuture(failure) }
             let responses = UpstreamResponseHandler()
             let channel = EmbeddedChannel(handler: responses, loop: loop)
@@ -27,10 +29,12 @@ import Testing
                 UpstreamConnection(channel: channel, http1: .init(responses: responses, http: [responses])))
         }
 
-        func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<
-            UpstreamConnection
-        > {
-            connect(target, on: eventLoop)
+        func connectForUpgrade(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+            -> EventLoopFuture<
+                UpstreamConnection
+            >
+        {
+            connect(target, timeout: timeout, on: eventLoop)
         }
     }
 

@@ -68,18 +68,21 @@ final class Balancer: @unchecked Sendable {
         if revision != snapshot.revision { prune(snapshot) }
         var candidates = all
         if ejectedCount > 0 || !excluding.isEmpty {
+            // Preferred: in rotation and not yet tried; then in rotation; then anything (never nothing).
             var ejected = 0
-            let usable = all.filter { endpoint in
-                if endpoints[endpoint.address]?.health.isEjected(at: now) == true {
-                    ejected += 1
-                    return false
-                }
-                return !excluding.contains(endpoint.address)
+            let admitted = all.filter { endpoint in
+                guard endpoints[endpoint.address]?.health.isEjected(at: now) == true else { return true }
+                ejected += 1
+                return false
             }
             // Re-admissions happen by the clock: the count is brought up to date whenever it is looked at.
             ejectedCount = ejected
-            // Never nothing: with every endpoint ejected or excluded, all of them are better than none.
-            if !usable.isEmpty { candidates = usable }
+            let untried = excluding.isEmpty ? admitted : admitted.filter { !excluding.contains($0.address) }
+            if !untried.isEmpty {
+                candidates = untried
+            } else if !admitted.isEmpty {
+                candidates = admitted
+            }
         }
         let endpoint = choose(candidates, strategy: policy.loadBalancing, at: now)
         if tracked { endpoints[endpoint.address, default: EndpointState(latency: PeakEWMA(at: now))].inFlight += 1 }

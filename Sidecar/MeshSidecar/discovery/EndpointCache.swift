@@ -120,8 +120,7 @@ final class EndpointCache: Sendable {
     /// when persisting failed (the snapshot is in use regardless).
     func update(_ snapshot: DiscoveredService) throws {
         let now = Date()
-        let (waiters, saved) = entries.withLockedValue {
-            all -> ([EventLoopPromise<DiscoveredService>], [EndpointSnapshotFile.Saved]) in
+        let waiters = entries.withLockedValue { all -> [EventLoopPromise<DiscoveredService>] in
             var entry = all.byService[snapshot.service] ?? Entry()
             entry.latest = snapshot
             entry.received = now
@@ -129,17 +128,19 @@ final class EndpointCache: Sendable {
             let waiting = Array(entry.waiters.values)
             entry.waiters = [:]
             all.byService[snapshot.service] = entry
-            guard file != nil else { return (waiting, []) }
-            return (
-                waiting,
+            return waiting
+        }
+        for waiter in waiters { waiter.succeed(snapshot) }
+        guard let file else { return }
+        // Read and written under one lock: two destinations' watches updating at once cannot write their sets in
+        // the opposite order of reading them (the file would keep the older one).
+        try fileLock.withLock {
+            let saved = entries.withLockedValue { all in
                 all.byService.values.compactMap { e in
                     e.latest.map { EndpointSnapshotFile.Saved(snapshot: $0, received: e.received ?? now) }
                 }
-            )
-        }
-        for waiter in waiters { waiter.succeed(snapshot) }
-        if let file {
-            try fileLock.withLock { try EndpointSnapshotFile.write(saved, to: file) }
+            }
+            try EndpointSnapshotFile.write(saved, to: file)
         }
     }
 

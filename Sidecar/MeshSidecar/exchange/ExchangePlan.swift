@@ -6,14 +6,22 @@ struct ExchangePlan {
     /// nil: a failed try is never sent again.
     var rules: RetryRules?
     /// The end of the exchange, all tries and waits included: the policy's request timeout or the caller's
-    /// propagated deadline, whichever comes first.
+    /// propagated deadline, whichever comes first. Set from `timeLimit` when the request is routed.
     var deadline: NIODeadline?
+    /// The same, as a time from the request's arrival (what the route step knows).
+    var timeLimit: TimeAmount?
     /// Which limit `deadline` is, as a timeout reports it.
     var deadlineKind = ProxyError.Timeout.request
     /// Whether each try tells the next hop how long it has left.
     var propagatesDeadline = true
 
     static let none = ExchangePlan(rules: nil, deadline: nil)
+
+    init(rules: RetryRules?, deadline: NIODeadline?, timeLimit: TimeAmount? = nil) {
+        self.rules = rules
+        self.deadline = deadline
+        self.timeLimit = timeLimit
+    }
 }
 
 /// How one try ended, for the balancer that picked its endpoint: latency to the first response byte feeds

@@ -18,7 +18,8 @@ extension ExchangeStateMachine {
         /// Route this (hop-by-hop-stripped, HTTP/1.1) head; answer with `routed` or `failed`, with the step.
         case route(HTTPRequestHead, step: Int)
         /// Lease a connection to the endpoint (of its own for an upgrade); answer with `attached` or `failed`.
-        case acquire(EndpointTarget, upgrade: Bool, step: Int)
+        /// `fresh`: a new connection (the last one was a stale pooled one), not an idle one.
+        case acquire(EndpointTarget, upgrade: Bool, fresh: Bool, step: Int)
         /// A try failed and will be retried: settle `Finish` (the try's upstream and report), then wait for the
         /// timer (`nextDue`), which answers with `repick`.
         case retry(Finish)

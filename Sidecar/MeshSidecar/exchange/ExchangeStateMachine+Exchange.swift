@@ -33,6 +33,13 @@ extension ExchangeStateMachine {
         var tried: [EndpointTarget] = []
         /// A try wrote the request to a connection: from then on it may have reached the app.
         var wrote = false
+        /// An endpoint was picked for the current try and the balancer has not yet heard how it ended.
+        var tryOpen = false
+        /// The last failure was a stale pooled connection: the retry takes a new connection.
+        var wantsFreshConnection = false
+        /// How the final response counts for the endpoint: a 5xx against it (see `blames`), a peer's deadline
+        /// timeout not at all.
+        var verdict = AttemptReport.Result.succeeded
         /// The retry budget refused a retry this exchange wanted.
         var budgetExhausted = false
         /// Why the last failed try was not retried, and the failure a retry followed.
@@ -93,11 +100,21 @@ extension ExchangeStateMachine {
             return nil
         }
 
-        /// The try's end as the balancer hears it.
-        func attemptReport(_ result: AttemptReport.Result, at now: NIODeadline) -> AttemptReport? {
-            guard let endpoint else { return nil }
+        /// Ends the current try, if one is open (an endpoint was picked for it and the balancer has not heard how
+        /// it ended): its report, exactly once per pick.
+        mutating func endTry(_ result: AttemptReport.Result, at now: NIODeadline) -> AttemptReport? {
+            guard tryOpen, let endpoint else { return nil }
+            tryOpen = false
             let ttfb = responseStarted.flatMap { started in attemptSent.map { started - $0 } }
             return AttemptReport(endpoint: endpoint, result: result, firstByte: ttfb, at: now)
+        }
+
+        /// How the endpoint did, as outlier detection counts it: a 5xx is its failure, except a peer sidecar's
+        /// `timeout` (that is the caller's own deadline running out there).
+        static func blames(_ head: HTTPResponseHead) -> Bool {
+            guard head.status.code >= 500 else { return false }
+            return head.status.code != 504
+                || head.headers.first(name: "x-mesh-error") != ProxyError.Cause.timeout.rawValue
         }
 
         /// The request head to route: hop-by-hop headers stripped (an upgrade's two put back), HTTP/1.1 — every
@@ -137,6 +154,7 @@ extension ExchangeStateMachine {
                 }
                 responseStarted = now
                 status = Int(upstream.status.code)
+                verdict = upstream.status.code < 500 ? .succeeded : Self.blames(upstream) ? .failed : .neutral
             }
             return HTTPResponseHead(version: request.version, status: upstream.status, headers: headers)
         }

@@ -79,6 +79,7 @@ extension ExchangeStateMachine {
         }
         e.retries += 1
         e.retryAt = now + delay
+        e.wantsFreshConnection = failure == .reset(pooled: true)
         if let endpoint = e.endpoint { e.tried.append(endpoint) }
         e.perTryDeadline = nil
         e.responseStarted = nil
@@ -102,9 +103,10 @@ extension ExchangeStateMachine {
                 state = .modifying
                 let error = ProxyError.timedOut(
                     .perTry, "\(e.endpoint.map { "\($0)" } ?? "upstream") did not answer within the per-try timeout")
+                let report = e.endTry(.failed, at: now)
                 return retryOrAnswer(
-                    .perTryTimeout, error, &e, sent: true, upstream: .release(reusable: false),
-                    report: e.attemptReport(.failed, at: now), at: now, withdraw)
+                    .perTryTimeout, error, &e, sent: true, upstream: .release(reusable: false), report: report,
+                    at: now, withdraw)
             }
         case .idle, .draining, .closed, .modifying:
             break
@@ -129,16 +131,21 @@ extension ExchangeStateMachine {
         guard case .routing(var e) = state, answered == step else { return .none }
         e.endpoint = endpoint
         e.attempts += 1
+        e.tryOpen = true
+        let fresh = e.wantsFreshConnection
+        e.wantsFreshConnection = false
         state = .routing(e)
-        return .acquire(endpoint, upgrade: false, step: nextStep())
+        return .acquire(endpoint, upgrade: false, fresh: fresh, step: nextStep())
     }
 
     /// A timeout ends the exchange: 504 `timeout` if no response has started, else the client's stream or
     /// connection is reset. The try in flight is given up; the endpoint is not blamed for the caller's deadline.
     private mutating func timedOut(_ kind: ProxyError.Timeout, _ e: Exchange, at now: NIODeadline) -> Action {
+        var e = e
         let elapsed = (now - e.started).nanoseconds / 1_000_000
         let upstream: Finish.Upstream = if case .forwarding = state { .release(reusable: false) } else { .none }
-        let report = upstream.isNone ? nil : e.attemptReport(.neutral, at: now)
+        // Also a try still waiting for its connection: the pick is given back.
+        let report = e.endTry(.neutral, at: now)
         if e.responseStarted != nil {
             state = .closed
             var completion = e.completion(.cutShort(status: e.status), direction, at: now)

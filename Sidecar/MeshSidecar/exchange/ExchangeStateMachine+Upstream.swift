@@ -14,9 +14,12 @@ extension ExchangeStateMachine {
         e.responseHeaders = responseHeaders
         e.upstreamHead = head
         e.plan = plan
+        // The time limit counts from the request's arrival (discovery may have kept it waiting).
+        if let limit = plan.timeLimit, e.plan.deadline == nil { e.plan.deadline = e.started + limit }
         e.attempts = 1
+        e.tryOpen = true
         state = .routing(e)
-        return .acquire(endpoint, upgrade: e.upgrade != nil, step: nextStep())
+        return .acquire(endpoint, upgrade: e.upgrade != nil, fresh: false, step: nextStep())
     }
 
     /// A connection (or stream) for the exchange is ready: send the request — what has arrived of it, or for a
@@ -58,10 +61,10 @@ extension ExchangeStateMachine {
             guard e.endpoint != nil, error.isConnectFailure else {
                 return respond(with: error, e, upstream: .none, at: now)
             }
-            let report = e.attemptReport(.failed, at: now)
+            let report = e.endTry(.failed, at: now)
             return retryOrAnswer(.unsent, error, &e, sent: false, upstream: .none, report: report, at: now, withdraw)
         case .forwarding(var e):
-            let report = e.attemptReport(.failed, at: now)
+            let report = e.endTry(.failed, at: now)
             return retryOrAnswer(
                 error.isConnectFailure ? .unsent : .reset(pooled: false), error, &e, sent: true,
                 upstream: .release(reusable: false), report: report, at: now, withdraw)
@@ -77,17 +80,26 @@ extension ExchangeStateMachine {
         if upstreamHead.status.code >= 200, let failure = e.failure(in: upstreamHead, direction: direction) {
             // A failure the rules may retry: decided before any of it goes to the client.
             state = .modifying
-            e.responseStarted = now
-            let report = e.attemptReport(.failed, at: now)
+            var retried = e
+            retried.responseStarted = now
+            // A retried 4xx, 429 or gRPC code, or a peer's deadline timeout, is no fault of the endpoint.
+            let blamed: Bool =
+                switch failure {
+                case .status: Exchange.blames(upstreamHead)
+                case .grpc(let code): code == 14
+                case .unsent, .reset, .perTryTimeout: true
+                }
+            let report = retried.endTry(blamed ? .failed : .neutral, at: now)
             let error = ProxyError(
                 .upstreamReset, "\(e.endpoint.map { "\($0)" } ?? "upstream") answered \(upstreamHead.status.code)")
             if let retry = retry(
-                failure, error, &e, sent: true, upstream: .release(reusable: false), report: report, at: now, withdraw)
+                failure, error, &retried, sent: true, upstream: .release(reusable: false), report: report, at: now,
+                withdraw)
             {
                 return retry
             }
-            // Not retried: the client gets this answer as it is.
-            e.responseStarted = nil
+            // Not retried: the try goes on and the client gets this answer as it is.
+            e.budgetExhausted = retried.budgetExhausted
         }
         state = .modifying
         let head = e.responseHead(for: upstreamHead, at: now, closing: quiescing)
@@ -103,19 +115,19 @@ extension ExchangeStateMachine {
     }
 
     mutating func upstreamEnd(_ trailers: HTTPHeaders?, at now: NIODeadline) -> Action {
-        guard case .forwarding(let e) = state else { return .none }
-        let result: AttemptReport.Result = e.status >= 500 ? .failed : .succeeded
+        guard case .forwarding(var e) = state else { return .none }
+        let attempt = e.endTry(e.verdict, at: now)
         if e.switchingProtocols {
             state = .closed
             return .splice(
                 Finish(
                     upstream: .none, completion: e.completion(.upgraded, direction, at: now), closeAfter: false,
-                    attempt: e.attemptReport(result, at: now)))
+                    attempt: attempt))
         }
         let finish = Finish(
             upstream: .release(reusable: e.upstreamReusable),
             completion: e.completion(.responded(status: e.status), direction, at: now),
-            closeAfter: false, attempt: e.attemptReport(result, at: now))
+            closeAfter: false, attempt: attempt)
         return .writeEnd(GRPCTrailersOnly.merge(e.statusTrailers, into: trailers), settle(e, finish))
     }
 
@@ -132,12 +144,12 @@ extension ExchangeStateMachine {
                 Finish(
                     upstream: .release(reusable: false),
                     completion: e.completion(.upstreamReset(status: e.status), direction, at: now), closeAfter: true,
-                    attempt: e.attemptReport(.failed, at: now)))
+                    attempt: e.endTry(.failed, at: now)))
         }
         let error = ProxyError(.upstreamReset, "\(endpoint) closed the connection before responding")
         let failure: AttemptFailure = unprocessed ? .unsent : .reset(pooled: e.reused)
+        let report = e.endTry(.failed, at: now)
         return retryOrAnswer(
-            failure, error, &e, sent: true, upstream: .release(reusable: false),
-            report: e.attemptReport(.failed, at: now), at: now, withdraw)
+            failure, error, &e, sent: true, upstream: .release(reusable: false), report: report, at: now, withdraw)
     }
 }

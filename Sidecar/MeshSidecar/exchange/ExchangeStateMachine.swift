@@ -59,6 +59,7 @@ struct ExchangeStateMachine {
     }
 
     var isIdle: Bool { if case .idle = state { true } else { false } }
+    var isDraining: Bool { if case .draining = state { true } else { false } }
 
     // MARK: client events
 
@@ -161,6 +162,9 @@ struct ExchangeStateMachine {
         with error: ProxyError, _ e: Exchange, upstream: Finish.Upstream, attempt: AttemptReport? = nil,
         at now: NIODeadline
     ) -> Action {
+        var e = e
+        // A try still open (its connection not yet there) is given back as saying nothing about the endpoint.
+        let attempt = attempt ?? e.endTry(.neutral, at: now)
         let close = closesAfter(e)
         let response = ProxyErrorResponse.make(
             error, requestHeaders: e.request.headers, version: e.request.version, close: close,
@@ -214,7 +218,8 @@ struct ExchangeStateMachine {
         }
         state = .closed
         let completion = exchange.completion(.downstreamClosed, direction, at: now)
-        let attempt = upstream.isNone ? nil : exchange.attemptReport(.neutral, at: now)
+        var ended = exchange
+        let attempt = ended.endTry(.neutral, at: now)
         return .reset(Finish(upstream: upstream, completion: completion, closeAfter: close, attempt: attempt))
     }
 }

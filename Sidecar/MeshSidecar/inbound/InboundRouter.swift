@@ -33,7 +33,7 @@ struct InboundRouter: RequestRouter {
         if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
         // deadline: the caller's sidecar sent the time its caller has left; enforced here toward the app, which
         // sees what is left of it in the same headers
-        let plan = ExchangePlan.make(rules: .inbound, requestTimeout: nil, headers: head.headers, at: .now())
+        let plan = ExchangePlan.make(rules: .inbound, requestTimeout: nil, headers: head.headers)
         return .ready(
             RoutedRequest(
                 head: head, endpoint: EndpointTarget(address: app, identity: nil), plan: plan,

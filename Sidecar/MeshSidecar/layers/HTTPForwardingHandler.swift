@@ -37,6 +37,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     var quietChecks = 0
     var idleCheckAt: NIODeadline?
     var idleTimeout = InboundRouter.idleTimeout
+    /// The destination whose circuit breaker counts this request as waiting for a connection, and for which step.
+    private var waiting: (balancer: Balancer, step: Int)?
     /// Set while pipelined requests are being fed: a request that finishes at once (a sidecar error) must not
     /// start a nested feed per request.
     private var feeding = false
@@ -63,6 +65,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.context = nil
         timer?.cancel()
         timer = nil
+        stopWaiting()
     }
 
     // MARK: client events
@@ -161,8 +164,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
                     }
                 }
             }
-        case .acquire(let endpoint, let upgrade, let step):
-            acquire(endpoint, upgrade: upgrade, step: step)
+        case .acquire(let endpoint, let upgrade, let fresh, let step):
+            acquire(endpoint, upgrade: upgrade, fresh: fresh, step: step)
         case .retry(let finish):
             settle(finish)
             metrics.retried(machine.direction)
@@ -258,35 +261,41 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         perform(action)
     }
 
-    /// A connection or stream for a try: at once from the pool, or later — unless the destination already has
-    /// as many requests waiting for connections as its circuit breaker allows.
-    private func acquire(_ endpoint: EndpointTarget, upgrade: Bool, step: Int) {
-        let connect = routed?.policy?.connectTimeout ?? ConnectionPool.defaultConnectTimeout
+    /// A connection or stream for a try: at once from the pool, or later. A request that would wait in the
+    /// endpoint's queue counts as pending for the destination's circuit breaker, and past `maxPendingRequests`
+    /// it is refused at once instead.
+    private func acquire(_ endpoint: EndpointTarget, upgrade: Bool, fresh: Bool, step: Int) {
+        let policy = routed?.policy
+        let connect = policy?.connectTimeout ?? ConnectionPool.defaultConnectTimeout
+        let cap = policy?.circuit.maxConnectionsPerEndpoint ?? .max
+        if !upgrade, !fresh, let balancer = routed?.balancer, let policy, pool.wouldWait(endpoint, maxConnections: cap)
+        {
+            guard balancer.pendingRequests < policy.circuit.maxPendingRequests else {
+                let error = ProxyError(
+                    .circuitOpen,
+                    "\(balancer.pendingRequests) requests to \(balancer.service) are waiting for a connection (circuitBreaking.maxPendingRequests)"
+                )
+                perform(machine.failed(error, at: .now(), step: step))
+                return
+            }
+            balancer.pendingRequests += 1
+            waiting = (balancer, step)
+        }
         let acquired: Acquired =
-            upgrade
-            ? .pending(pool.acquireForUpgrade(endpoint, connectTimeout: connect))
-            : pool.acquire(
-                endpoint, connectTimeout: connect,
-                maxConnections: routed?.policy?.circuit.maxConnectionsPerEndpoint ?? Int.max)
+            if upgrade {
+                .pending(pool.acquireForUpgrade(endpoint, connectTimeout: connect))
+            } else if fresh {
+                .pending(pool.acquireFresh(endpoint, connectTimeout: connect))
+            } else {
+                pool.acquire(endpoint, connectTimeout: connect, maxConnections: cap)
+            }
         switch acquired {
         case .ready(let lease):
+            stopWaiting(step)
             adopt(lease, step: step)
         case .pending(let future):
-            let balancer = routed?.balancer
-            if let balancer, let limit = routed?.policy?.circuit.maxPendingRequests {
-                if balancer.pendingRequests >= limit {
-                    // The lease, when it comes, finds its step gone and goes back unused.
-                    perform(
-                        machine.failed(
-                            ProxyError(
-                                .circuitOpen,
-                                "\(balancer.pendingRequests) requests to \(balancer.service) are waiting for a connection (circuitBreaking.maxPendingRequests)"
-                            ), at: .now(), step: step))
-                }
-                balancer.pendingRequests += 1
-            }
             future.assumeIsolated().whenComplete { result in
-                balancer?.pendingRequests -= 1
+                self.stopWaiting(step)
                 switch result {
                 case .success(let lease): self.adopt(lease, step: step)
                 case .failure(let error):
@@ -299,8 +308,18 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    /// The request counted as waiting for a connection no longer is: its connection came (for `step`), or its
+    /// exchange ended (`nil`, whatever the step).
+    private func stopWaiting(_ step: Int? = nil) {
+        guard let (balancer, counted) = waiting, step == nil || step == counted else { return }
+        balancer.pendingRequests -= 1
+        waiting = nil
+    }
+
     private func adopt(_ lease: UpstreamLease, step: Int) {
-        let action = machine.attached(reused: lease.reused, at: .now(), step: step)
+        // Only an idle HTTP/1.1 keep-alive connection can be stale (a stream on a live h2 connection is not).
+        let pooled = lease.reused && lease.poolable && lease.channel.parent == nil
+        let action = machine.attached(reused: pooled, at: .now(), step: step)
         if case .releaseUnused = action {
             // The client went away, or the try ended (timed out, refused), while we were connecting: an idle
             // keep-alive connection goes back unused; a stream or a connection of its own (an upgrade) is closed.
@@ -323,7 +342,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             metrics.exchangeCompleted(completion)
             routed?.balancer?.exchangeEnded()
             routed = nil
-            idleCheckAt = nil
+            stopWaiting()
+            // A request still arriving after its response keeps being watched for idleness.
+            if !machine.isDraining { idleCheckAt = nil }
         }
     }
 

@@ -31,18 +31,13 @@ protocol RequestRouter: Sendable {
 }
 
 extension ExchangePlan {
-    /// The plan for a request: `rules`, and the earlier of the policy's request timeout and the deadline the
-    /// caller sent along (`x-mesh-timeout-ms`, `grpc-timeout`).
-    static func make(
-        rules: RetryRules?, requestTimeout: TimeAmount?, headers: HTTPHeaders, at now: NIODeadline
-    ) -> ExchangePlan {
-        var plan = ExchangePlan(rules: rules, deadline: requestTimeout.map { now + $0 })
-        if let remaining = DeadlineHeaders.remaining(in: headers) {
-            let propagated = now + remaining
-            if plan.deadline.map({ propagated < $0 }) ?? true {
-                plan.deadline = propagated
-                plan.deadlineKind = .deadline
-            }
+    /// The plan for a request: `rules`, and the shorter of the policy's request timeout and the time the caller
+    /// said it has left (`x-mesh-timeout-ms`, `grpc-timeout`), counted from the request's arrival.
+    static func make(rules: RetryRules?, requestTimeout: TimeAmount?, headers: HTTPHeaders) -> ExchangePlan {
+        var plan = ExchangePlan(rules: rules, deadline: nil, timeLimit: requestTimeout)
+        if let remaining = DeadlineHeaders.remaining(in: headers), plan.timeLimit.map({ remaining < $0 }) ?? true {
+            plan.timeLimit = remaining
+            plan.deadlineKind = .deadline
         }
         return plan
     }

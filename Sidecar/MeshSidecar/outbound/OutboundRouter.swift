@@ -61,13 +61,14 @@ struct OutboundRouter: RequestRouter {
                 ))
         }
         let now = NIODeadline.now()
+        // retry budget: every admitted request adds its share
+        balancer.budget.deposit(at: now)
         let endpoint = balancer.pick(snapshot, policy: policy, at: now)
         return .ready(
             RoutedRequest(
                 head: head, endpoint: EndpointTarget(address: endpoint.address, identity: balancer.identity),
                 responseHeaders: [balancer.identityHeader], balancer: balancer, policy: policy,
-                plan: .make(
-                    rules: policy.retries, requestTimeout: policy.requestTimeout, headers: head.headers, at: now),
+                plan: .make(rules: policy.retries, requestTimeout: policy.requestTimeout, headers: head.headers),
                 idleTimeout: policy.idleTimeout))
     }
 

@@ -22,6 +22,7 @@ extension RetryRules {
         switch failure {
         case .unsent: onUnsent
         case .reset(let pooled): mayReplay(request) && (onReset || pooled)
+        // Setting perTryTimeout is the policy's word that a try cut off may be tried again.
         case .perTryTimeout: mayReplay(request)
         case .status(let status): mayReplay(request) && retries(status: status)
         // gRPC calls are all POSTs: the codes a policy lists are its statement that they are safe to retry.
@@ -32,11 +33,7 @@ extension RetryRules {
     /// The rules for the inbound direction, toward the local app: one more try, only when a pooled connection
     /// was stale. An app that cannot be reached is answered at once, saying so, and the caller's sidecar tries
     /// another instance.
-    static let inbound: RetryRules = {
-        var rules = RetryRules(
-            attempts: 1, perTryTimeout: nil, backoffBase: .milliseconds(1), backoffMax: .milliseconds(1),
-            bufferBytes: 64 * 1024, budgetPercent: 100, budgetMinPerSecond: 0)
-        rules.onUnsent = false
-        return rules
-    }()
+    static let inbound = RetryRules(
+        attempts: 1, onUnsent: false, backoffBase: .milliseconds(1), backoffMax: .milliseconds(1),
+        bufferBytes: 64 * 1024, budgetPercent: 100, budgetMinPerSecond: 0)
 }

@@ -61,25 +61,28 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     /// A lease for one exchange: an idle HTTP/1.1 connection at once, else a stream on a live HTTP/2 connection
-    /// or a new connection.
-    /// `connectTimeout` bounds a new connection's TCP connect and TLS handshake; `maxConnections` caps the
-    /// endpoint's HTTP/1.1 connections (past it, requests wait for one to come back).
+    /// or a new connection. `connectTimeout` bounds a new connection's TCP connect, TLS handshake and (HTTP/2) the
+    /// peer's SETTINGS; `maxConnections` caps the endpoint's HTTP/1.1 connections (past it, requests wait for one).
     func acquire(
         _ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout, maxConnections: Int = .max
     ) -> Acquired {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return .pending(session.openStream(to: target, reused: true)) }
-        if let pending = connecting[target] { return .pending(stream(on: pending, target: target)) }
+        if let pending = connecting[target] {
+            return .pending(stream(on: pending, target: target, connectTimeout, maxConnections))
+        }
+        return http1Lease(target, connectTimeout, maxConnections)
+    }
+
+    /// An idle HTTP/1.1 connection, a new one, or (at the endpoint's limits) a place in its queue.
+    private func http1Lease(_ target: EndpointTarget, _ connectTimeout: TimeAmount, _ maxConnections: Int) -> Acquired {
         while let lease = idle[target]?.popLast() {
             if lease.channel.isActive {
                 demand[target, default: PoolDemand()].acquired(at: now())
                 return .ready(lease)
             }
         }
-        let inFlight = connectsInFlight[target, default: 0]
-        if speaksHTTP2[target] == false,
-            inFlight >= Self.maxConnectsInFlight || open[target, default: 0] + inFlight >= maxConnections
-        {
+        if speaksHTTP2[target] != true, atLimit(target, maxConnections) {
             let waiter = eventLoop.makePromise(of: UpstreamLease.self)
             waiting[target, default: []].append(waiter)
             limits[target] = (connectTimeout, maxConnections)
@@ -88,36 +91,53 @@ final class ConnectionPool: @unchecked Sendable {
         return .pending(connectFresh(target, timeout: connectTimeout))
     }
 
+    /// As many connections being opened as allowed at once, or as many open (and opening) as the cap allows.
+    private func atLimit(_ target: EndpointTarget, _ maxConnections: Int) -> Bool {
+        let inFlight = connectsInFlight[target, default: 0]
+        return inFlight >= Self.maxConnectsInFlight || open[target, default: 0] + inFlight >= maxConnections
+    }
+
+    /// Whether `acquire` would put the request in the endpoint's queue (circuit breaking counts those as pending).
+    func wouldWait(_ target: EndpointTarget, maxConnections: Int) -> Bool {
+        guard speaksHTTP2[target] == false, connecting[target] == nil else { return false }
+        if idle[target]?.contains(where: { $0.channel.isActive }) == true { return false }
+        return atLimit(target, maxConnections)
+    }
+
     /// The connect timeout and connection cap the latest waiter for each endpoint came with.
     private var limits: [EndpointTarget: (connect: TimeAmount, max: Int)] = [:]
 
-    /// Starts connections for waiting requests while fewer than the limit are being opened.
+    /// Starts connections for waiting requests while fewer than the limits are being opened.
     private func serveWaiters(_ target: EndpointTarget) {
         let (connect, cap) = limits[target] ?? (Self.defaultConnectTimeout, .max)
-        while connectsInFlight[target, default: 0] < Self.maxConnectsInFlight,
-            open[target, default: 0] + connectsInFlight[target, default: 0] < cap,
-            let waiter = waiting[target]?.popFirst()
-        {
+        while !atLimit(target, cap), let waiter = waiting[target]?.popFirst() {
             connectFresh(target, timeout: connect).cascade(to: waiter)
         }
     }
 
-    /// For a replay after a reused connection failed: never an idle HTTP/1.1 connection (it may be just as
-    /// stale), but a stream on an HTTP/2 connection that is live or being opened, so the requests of one
+    /// For a retry after a reused connection turned out stale: never an idle HTTP/1.1 connection (it may be just
+    /// as stale), but a stream on an HTTP/2 connection that is live or being opened, so the requests of one
     /// failed connection move together to one new connection.
-    func acquireFresh(_ target: EndpointTarget) -> EventLoopFuture<UpstreamLease> {
+    func acquireFresh(_ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout)
+        -> EventLoopFuture<UpstreamLease>
+    {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return session.openStream(to: target, reused: false) }
-        if let pending = connecting[target] { return stream(on: pending, target: target) }
-        return connectFresh(target, timeout: Self.defaultConnectTimeout)
+        if let pending = connecting[target] { return stream(on: pending, target: target, connectTimeout, .max) }
+        return connectFresh(target, timeout: connectTimeout)
     }
 
     /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
     func acquireForUpgrade(_ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout)
         -> EventLoopFuture<UpstreamLease>
     {
-        within(connectTimeout, target, connector.connectForUpgrade(target, on: eventLoop)).flatMapThrowing {
+        let attempt = ConnectAttempt()
+        let connecting = connector.connectForUpgrade(target, timeout: connectTimeout, on: eventLoop).map {
             connection in
+            attempt.channel = connection.channel
+            return connection
+        }
+        return within(connectTimeout, target, connecting, attempt).flatMapThrowing { connection in
             guard let http1 = connection.http1 else { preconditionFailure("upgrade connection without HTTP/1.1") }
             return UpstreamLease(
                 channel: connection.channel, responses: http1.responses, target: target, reused: false,
@@ -125,26 +145,30 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    private func stream(on pending: EventLoopFuture<UpstreamConnection>, target: EndpointTarget)
-        -> EventLoopFuture<UpstreamLease>
-    {
+    /// A stream on the connection being opened if it is HTTP/2; else (HTTP/1.1) a lease the usual way, within
+    /// the endpoint's limits.
+    private func stream(
+        on pending: EventLoopFuture<UpstreamConnection>, target: EndpointTarget, _ connectTimeout: TimeAmount,
+        _ maxConnections: Int
+    ) -> EventLoopFuture<UpstreamLease> {
         pending.flatMap { connection in
             guard let session = connection.http2 else {
-                return self.connectFresh(target, timeout: Self.defaultConnectTimeout)
+                return self.http1Lease(target, connectTimeout, maxConnections).future(on: self.eventLoop)
             }
             return session.openStream(to: target, reused: false)
         }
     }
 
-    /// A connect (TCP and TLS) that fails with a `connect` timeout if it has not completed in time; a connection
-    /// that completes later is closed.
+    /// A connect that fails with a `connect` timeout if it has not completed in time; the connection, if it is
+    /// already there (an HTTP/2 peer that has not sent its SETTINGS), or once it completes, is closed.
     private func within(
-        _ timeout: TimeAmount, _ target: EndpointTarget, _ connecting: EventLoopFuture<UpstreamConnection>
+        _ timeout: TimeAmount, _ target: EndpointTarget, _ connecting: EventLoopFuture<UpstreamConnection>,
+        _ attempt: ConnectAttempt
     ) -> EventLoopFuture<UpstreamConnection> {
         let promise = eventLoop.makePromise(of: UpstreamConnection.self)
-        let expired = ExpiryFlag()
         let timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            expired.value = true
+            attempt.expired = true
+            attempt.channel?.close(promise: nil)
             promise.fail(
                 ProxyError.timedOut(
                     .connect,
@@ -155,9 +179,9 @@ final class ConnectionPool: @unchecked Sendable {
             switch result {
             case .success(let connection):
                 // Too late: the request has moved on (or failed); nobody will use this connection.
-                if expired.value { connection.channel.close(promise: nil) } else { promise.succeed(connection) }
+                if attempt.expired { connection.channel.close(promise: nil) } else { promise.succeed(connection) }
             case .failure(let error):
-                if !expired.value { promise.fail(error) }
+                if !attempt.expired { promise.fail(error) }
             }
         }
         return promise.futureResult
@@ -166,14 +190,17 @@ final class ConnectionPool: @unchecked Sendable {
     /// Always on a new connection.
     private func connectFresh(_ target: EndpointTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamLease> {
         connectsInFlight[target, default: 0] += 1
-        let connection = within(timeout, target, connector.connect(target, on: eventLoop)).flatMap { connection in
+        let attempt = ConnectAttempt()
+        let ready = connector.connect(target, timeout: timeout, on: eventLoop).flatMap { connection in
+            attempt.channel = connection.channel
             // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
             guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
             return session.ready.map { connection }.flatMapErrorThrowing { error in
                 connection.channel.close(promise: nil)
                 throw error
             }
-        }.map { connection in
+        }
+        let connection = within(timeout, target, ready, attempt).map { connection in
             (connection, self.adopt(connection, target: target))
         }
         connection.whenComplete { _ in
@@ -280,7 +307,9 @@ final class ConnectionPool: @unchecked Sendable {
     }
 }
 
-/// Whether a connect's timeout fired first (touched only on the pool's event loop).
-private final class ExpiryFlag: @unchecked Sendable {
-    var value = false
+/// One connect under its timeout: whether the timeout fired first, and the connection once there is one (to
+/// close it then). Touched only on the pool's event loop.
+private final class ConnectAttempt: @unchecked Sendable {
+    var expired = false
+    var channel: (any Channel)?
 }

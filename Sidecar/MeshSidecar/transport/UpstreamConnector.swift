@@ -28,11 +28,21 @@ struct UpstreamConnection: @unchecked Sendable {
 }
 
 /// Opens a connection to an endpoint, ready for its wire: for mTLS, only once the handshake has completed
-/// and the peer's identity verified. Fails with `ProxyError`.
+/// and the peer's identity verified. Fails with `ProxyError`. `timeout` bounds TCP connect and TLS handshake
+/// together: past it the connection is closed (a peer that accepts and never answers holds nothing of ours).
 protocol UpstreamConnector: Sendable {
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    func connect(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
     /// An HTTP/1.1 connection of its own, for a request that upgrades it (WebSocket) into a tunnel.
-    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    func connectForUpgrade(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
+}
+
+extension UpstreamConnector {
+    /// With the relays' connect timeout (opaque TCP has no policy of its own yet).
+    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
+        connect(target, timeout: .seconds(5), on: eventLoop)
+    }
 }
 
 extension UpstreamConnection {
@@ -57,14 +67,17 @@ extension UpstreamConnection {
 struct PlainUpstreamConnector: UpstreamConnector {
     var wire = UpstreamWire.http1
 
-    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    func connectForUpgrade(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
     {
-        PlainUpstreamConnector(wire: .http1).connect(target, on: eventLoop)
+        PlainUpstreamConnector(wire: .http1).connect(target, timeout: timeout, on: eventLoop)
     }
 
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
+    func connect(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
+    {
         ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: target.address.host, port: target.address.port)
             .flatMapErrorThrowing { error in
@@ -87,12 +100,15 @@ struct MTLSUpstreamConnector: UpstreamConnector {
     /// (offers no ALPN).
     var wire = UpstreamWire.negotiated
 
-    func connectForUpgrade(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection>
+    func connectForUpgrade(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
     {
-        MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1).connect(target, on: eventLoop)
+        MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1).connect(target, timeout: timeout, on: eventLoop)
     }
 
-    func connect(_ target: EndpointTarget, on eventLoop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
+    func connect(_ target: EndpointTarget, timeout: TimeAmount, on eventLoop: any EventLoop)
+        -> EventLoopFuture<UpstreamConnection>
+    {
         guard let expected = target.identity else { preconditionFailure("mTLS target without identity: \(target)") }
         let context =
             switch wire {
@@ -103,8 +119,9 @@ struct MTLSUpstreamConnector: UpstreamConnector {
         let failure = NIOLockedValueBox<PeerVerificationFailure?>(nil)
         let callback = tls.verifier(onFailure: { f in failure.withLockedValue { $0 = f } }).callback(.exactly(expected))
         let handshake = eventLoop.makePromise(of: String?.self)
+        let deadline = NIODeadline.now() + timeout
         return ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -121,9 +138,12 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 return eventLoop.makeFailedFuture(ProxyError(.connectFailed, "cannot connect to \(target): \(error)"))
             }
             .flatMap { [wire] channel in
+                // The handshake gets what is left of the connect timeout; then the connection is closed.
+                let expiry = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
+                handshake.futureResult.whenComplete { _ in expiry.cancel() }
                 // Runs inline when the handshake completes, so the wire's handlers are in place before the
                 // first decrypted byte is passed on.
-                handshake.futureResult.flatMapThrowing { [metrics] alpn in
+                return handshake.futureResult.flatMapThrowing { [metrics] alpn in
                     let connection = try UpstreamConnection.configure(channel, wire: wire, alpn: alpn)
                     metrics?.peerConnectionOpened(
                         wire == .bytes ? "tcp" : connection.http2 == nil ? "http/1.1" : "h2")
