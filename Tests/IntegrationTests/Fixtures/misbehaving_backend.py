@@ -31,8 +31,9 @@ script) only for what is not given. "requests", "by_method" and "by_path" (no qu
 full, however it then ends. Client disconnects and resets are ignored; SIGTERM exits at once.
 """
 import argparse, collections, json, select, signal, socket, struct, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+from fixture_server import Server
 
 MODES = ("ok", "fail", "hang", "reset_on_accept", "reset_after_request", "slow")
 HANG_LIMIT = 120.0
@@ -257,15 +258,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_error(self, format, *args):
         print(f"{self.state.name}: {format % args}", file=sys.stderr, flush=True)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default of 5 drops SYNs under load tests (1 s retransmits)
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients vanishing is part of the job
-            super().handle_error(request, client_address)
 
 
 def main():

@@ -21,8 +21,9 @@ Logs one line per relayed request to stderr:
 Client disconnects are ignored; SIGTERM exits at once.
 """
 import argparse, collections, http.client, json, signal, socket, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+from fixture_server import Server
 
 UPSTREAM_TIMEOUT = 30.0
 CARRIED_HEADERS = ("x-mesh-timeout-ms", "grpc-timeout", "content-type")
@@ -155,15 +156,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_error(self, format, *args):
         print(f"relay: {format % args}", file=sys.stderr, flush=True)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default of 5 drops SYNs under load tests (1 s retransmits)
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients vanishing is part of the job
-            super().handle_error(request, client_address)
 
 
 def main():
