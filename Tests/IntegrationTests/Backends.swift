@@ -46,10 +46,12 @@ extension Mesh {
 
     /// Applies a Service (HTTP) and a TrafficPolicy for `service` (the lines under `spec:` after `service:`),
     /// waiting until every connected sidecar runs them.
-    func applyTrafficPolicy(_ service: String, _ spec: String, callers: [Sidecar]) throws {
+    func applyTrafficPolicy(_ service: String, _ spec: String, callers: [Sidecar], protocol: String = "http") throws {
         // A sidecar gets the policy of the destinations it calls: each caller calls the service once (a backend's
         // control endpoint, which counts nothing) so that it asks for it.
-        for caller in callers { _ = try curl(via: caller.outbound, "http://\(service)/_control/stats") }
+        if `protocol` == "http" {
+            for caller in callers { _ = try curl(via: caller.outbound, "http://\(service)/_control/stats") }
+        }
         let file = "\(p.dir)/traffic-\(UUID().uuidString.prefix(6)).yaml"
         let indented = spec.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n")
         // A TrafficPolicy needs its Service declared: both go in one apply.
@@ -57,7 +59,7 @@ extension Mesh {
         apiVersion: meshwork.dev/v1
         kind: Service
         metadata: {name: \(service)}
-        spec: {protocol: http}
+        spec: {protocol: \(`protocol`)}
         ---
         apiVersion: meshwork.dev/v1
         kind: TrafficPolicy

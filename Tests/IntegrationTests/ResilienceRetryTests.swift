@@ -136,3 +136,29 @@ import Testing
         print("outage amplification: \(seen) backend requests for \(report.sent) sent in \(report.elapsed) s")
     }
 }
+
+/// gRPC through the mesh with `grpcio`: a trailers-only UNAVAILABLE is retried where the policy lists
+/// `unavailable`, and the policy's request timeout reaches the server as its call's deadline (`grpc-timeout`).
+@Suite struct ResilienceGRPCTests {
+    @Test func unavailableIsRetriedAndTheDeadlineReachesTheServer() throws {
+        let mesh = try Mesh()
+        defer { mesh.stop() }
+        let app = try mesh.p.startPython("\(MeshProcesses.fixtures)/grpc_echo.py", log: "grpc-app.log")
+        _ = try mesh.sidecar("echo", app: app, extra: ["--protocol", "http2"])
+        let (caller, binds) = try mesh.caller(binding: ["echo"])
+        try mesh.applyTrafficPolicy(
+            "echo", "timeouts: {request: 2s}\nretries: {attempts: 2, retryOn: [unavailable], backoff: {base: 5ms}}",
+            callers: [caller], protocol: "grpc")
+        let client = """
+            import grpc, sys
+            channel = grpc.insecure_channel(sys.argv[1])
+            print("flaky", channel.unary_unary("/echo.Echo/Flaky")(b"k1", timeout=10).decode())
+            print("left", channel.unary_unary("/echo.Echo/TimeLeft")(b"", timeout=30).decode())
+            """
+        let r = try mesh.p.run("/usr/bin/python3", ["-c", client, binds["echo"]!], timeout: 60)
+        #expect(r.output.contains("flaky ok after 3 calls"), "two UNAVAILABLE answers retried: \(r.output)")
+        let left = r.output.split(separator: "\n").first { $0.hasPrefix("left ") }.flatMap { Double($0.dropFirst(5)) }
+        #expect((left ?? 99) <= 2.0 && (left ?? 0) > 1.0, "the server's deadline is the policy's 2 s: \(r.output)")
+        #expect(try mesh.metric(caller, #"mesh_retries_total{direction="outbound"}"#) == 2)
+    }
+}

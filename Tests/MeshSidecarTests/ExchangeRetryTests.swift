@@ -32,7 +32,7 @@ import Testing
         guard case .route(let routed, _) = m.requestHead(head, at: t0) else { preconditionFailure("no route") }
         if let body { _ = m.requestBody(ByteBuffer(string: body)) }
         _ = m.requestEnd(nil)
-        guard case .acquire(_, _, _, let step) = m.routed(routed, to: a, responseHeaders: [], plan: plan) else {
+        guard case .acquire(_, _, _, let step) = m.routed(routed, to: a, responseHeaders: [], plan: plan, at: t0) else {
             preconditionFailure("no acquire")
         }
         return step
@@ -245,7 +245,7 @@ import Testing
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x", headers: ["host": "orders"])
         guard case .route(let routed, _) = m.requestHead(head, at: t0) else { preconditionFailure("no route") }
         _ = m.requestEnd(nil)
-        guard case .acquire(_, _, _, let step) = m.routed(routed, to: a, responseHeaders: [], plan: plan) else {
+        guard case .acquire(_, _, _, let step) = m.routed(routed, to: a, responseHeaders: [], plan: plan, at: t0) else {
             preconditionFailure("no acquire")
         }
         return step

@@ -109,12 +109,18 @@ extension ExchangeStateMachine {
             return AttemptReport(endpoint: endpoint, result: result, firstByte: ttfb, at: now)
         }
 
-        /// How the endpoint did, as outlier detection counts it: a 5xx is its failure, except a peer sidecar's
-        /// `timeout` (that is the caller's own deadline running out there).
-        static func blames(_ head: HTTPResponseHead) -> Bool {
-            guard head.status.code >= 500 else { return false }
-            return head.status.code != 504
-                || head.headers.first(name: "x-mesh-error") != ProxyError.Cause.timeout.rawValue
+        /// How a final response counts for the endpoint, retried or not: a 5xx is its failure, except a peer
+        /// sidecar's `timeout` (the caller's own deadline running out there), which counts for nothing; a gRPC
+        /// UNAVAILABLE in a trailers-only answer is a failure; anything else (4xx included) a success.
+        func verdict(for head: HTTPResponseHead) -> AttemptReport.Result {
+            if head.status.code >= 500 {
+                let peerTimeout =
+                    head.status.code == 504
+                    && head.headers.first(name: "x-mesh-error") == ProxyError.Cause.timeout.rawValue
+                return peerTimeout ? .neutral : .failed
+            }
+            if isGRPC, head.headers.first(name: "grpc-status") == "14" { return .failed }
+            return .succeeded
         }
 
         /// The request head to route: hop-by-hop headers stripped (an upgrade's two put back), HTTP/1.1 — every
@@ -154,7 +160,7 @@ extension ExchangeStateMachine {
                 }
                 responseStarted = now
                 status = Int(upstream.status.code)
-                verdict = upstream.status.code < 500 ? .succeeded : Self.blames(upstream) ? .failed : .neutral
+                verdict = verdict(for: upstream)
             }
             return HTTPResponseHead(version: request.version, status: upstream.status, headers: headers)
         }

@@ -80,7 +80,8 @@ extension ExchangeStateMachine {
         e.retries += 1
         e.retryAt = now + delay
         e.wantsFreshConnection = failure == .reset(pooled: true)
-        if let endpoint = e.endpoint { e.tried.append(endpoint) }
+        // A stale pooled connection says nothing against its endpoint: the retry may go there again.
+        if let endpoint = e.endpoint, failure != .reset(pooled: true) { e.tried.append(endpoint) }
         e.perTryDeadline = nil
         e.responseStarted = nil
         e.status = 0
@@ -140,7 +141,7 @@ extension ExchangeStateMachine {
 
     /// A timeout ends the exchange: 504 `timeout` if no response has started, else the client's stream or
     /// connection is reset. The try in flight is given up; the endpoint is not blamed for the caller's deadline.
-    private mutating func timedOut(_ kind: ProxyError.Timeout, _ e: Exchange, at now: NIODeadline) -> Action {
+    mutating func timedOut(_ kind: ProxyError.Timeout, _ e: Exchange, at now: NIODeadline) -> Action {
         var e = e
         let elapsed = (now - e.started).nanoseconds / 1_000_000
         let upstream: Finish.Upstream = if case .forwarding = state { .release(reusable: false) } else { .none }

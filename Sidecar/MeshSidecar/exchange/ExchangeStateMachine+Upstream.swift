@@ -7,7 +7,7 @@ extension ExchangeStateMachine {
     /// (retry rules, deadline). An answer for an older step is ignored.
     mutating func routed(
         _ head: HTTPRequestHead, to endpoint: EndpointTarget, responseHeaders: [(String, String)],
-        plan: ExchangePlan = .none, step answered: Int? = nil
+        plan: ExchangePlan = .none, step answered: Int? = nil, at now: NIODeadline = .now()
     ) -> Action {
         guard case .routing(var e) = state, answered == nil || answered == step else { return .none }
         e.endpoint = endpoint
@@ -19,6 +19,8 @@ extension ExchangeStateMachine {
         e.attempts = 1
         e.tryOpen = true
         state = .routing(e)
+        // Discovery kept it past its deadline: nothing is sent.
+        if let deadline = e.plan.deadline, now >= deadline { return timedOut(e.plan.deadlineKind, e, at: now) }
         return .acquire(endpoint, upgrade: e.upgrade != nil, fresh: false, step: nextStep())
     }
 
@@ -82,14 +84,7 @@ extension ExchangeStateMachine {
             state = .modifying
             var retried = e
             retried.responseStarted = now
-            // A retried 4xx, 429 or gRPC code, or a peer's deadline timeout, is no fault of the endpoint.
-            let blamed: Bool =
-                switch failure {
-                case .status: Exchange.blames(upstreamHead)
-                case .grpc(let code): code == 14
-                case .unsent, .reset, .perTryTimeout: true
-                }
-            let report = retried.endTry(blamed ? .failed : .neutral, at: now)
+            let report = retried.endTry(e.verdict(for: upstreamHead), at: now)
             let error = ProxyError(
                 .upstreamReset, "\(e.endpoint.map { "\($0)" } ?? "upstream") answered \(upstreamHead.status.code)")
             if let retry = retry(
@@ -148,7 +143,8 @@ extension ExchangeStateMachine {
         }
         let error = ProxyError(.upstreamReset, "\(endpoint) closed the connection before responding")
         let failure: AttemptFailure = unprocessed ? .unsent : .reset(pooled: e.reused)
-        let report = e.endTry(.failed, at: now)
+        // A stale idle connection is the pool's race with the server's idle timeout, not the endpoint's fault.
+        let report = e.endTry(e.reused ? .neutral : .failed, at: now)
         return retryOrAnswer(
             failure, error, &e, sent: true, upstream: .release(reusable: false), report: report, at: now, withdraw)
     }

@@ -37,8 +37,10 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     var quietChecks = 0
     var idleCheckAt: NIODeadline?
     var idleTimeout = InboundRouter.idleTimeout
-    /// The destination whose circuit breaker counts this request as waiting for a connection, and for which step.
-    private var waiting: (balancer: Balancer, step: Int)?
+    /// The destination whose circuit breaker counts this request as waiting for a connection, for which step, and
+    /// the wait (to leave the pool's queue if the exchange ends first).
+    private var waiting:
+        (balancer: Balancer, step: Int, endpoint: EndpointTarget, lease: EventLoopFuture<UpstreamLease>?)?
     /// Set while pipelined requests are being fed: a request that finishes at once (a sidecar error) must not
     /// start a nested feed per request.
     private var feeding = false
@@ -240,6 +242,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .releaseUnused:
             break
         case .exchangeDone(let close):
+            idleCheckAt = nil
             if close { context.close(promise: nil) } else { nextPipelined() }
         case .close:
             context.close(promise: nil)
@@ -279,7 +282,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
                 return
             }
             balancer.pendingRequests += 1
-            waiting = (balancer, step)
+            waiting = (balancer, step, endpoint, nil)
         }
         let acquired: Acquired =
             if upgrade {
@@ -294,6 +297,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             stopWaiting(step)
             adopt(lease, step: step)
         case .pending(let future):
+            if waiting?.step == step { waiting?.lease = future }
             future.assumeIsolated().whenComplete { result in
                 self.stopWaiting(step)
                 switch result {
@@ -311,9 +315,11 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// The request counted as waiting for a connection no longer is: its connection came (for `step`), or its
     /// exchange ended (`nil`, whatever the step).
     private func stopWaiting(_ step: Int? = nil) {
-        guard let (balancer, counted) = waiting, step == nil || step == counted else { return }
+        guard let (balancer, counted, endpoint, lease) = waiting, step == nil || step == counted else { return }
         balancer.pendingRequests -= 1
         waiting = nil
+        // The exchange ended while it waited: its place in the queue goes too.
+        if step == nil, let lease { pool.abandon(lease, target: endpoint) }
     }
 
     private func adopt(_ lease: UpstreamLease, step: Int) {

@@ -83,10 +83,7 @@ final class ConnectionPool: @unchecked Sendable {
             }
         }
         if speaksHTTP2[target] != true, atLimit(target, maxConnections) {
-            let waiter = eventLoop.makePromise(of: UpstreamLease.self)
-            waiting[target, default: []].append(waiter)
-            limits[target] = (connectTimeout, maxConnections)
-            return .pending(waiter.futureResult)
+            return .pending(queue(target, connectTimeout, maxConnections))
         }
         return .pending(connectFresh(target, timeout: connectTimeout))
     }
@@ -124,7 +121,28 @@ final class ConnectionPool: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return session.openStream(to: target, reused: false) }
         if let pending = connecting[target] { return stream(on: pending, target: target, connectTimeout, .max) }
+        // Within the endpoint's limits like any other new connection: a burst of stale ones is no storm of handshakes.
+        if speaksHTTP2[target] != true, atLimit(target, .max) { return queue(target, connectTimeout, .max) }
         return connectFresh(target, timeout: connectTimeout)
+    }
+
+    /// A place in the endpoint's queue for the next connection given back or opened.
+    private func queue(_ target: EndpointTarget, _ connectTimeout: TimeAmount, _ maxConnections: Int)
+        -> EventLoopFuture<UpstreamLease>
+    {
+        let waiter = eventLoop.makePromise(of: UpstreamLease.self)
+        waiting[target, default: []].append(waiter)
+        limits[target] = (connectTimeout, maxConnections)
+        return waiter.futureResult
+    }
+
+    /// A request no longer waits for the lease `future` would bring (its exchange ended): out of the queue, so
+    /// no connection is spent on it.
+    func abandon(_ future: EventLoopFuture<UpstreamLease>, target: EndpointTarget) {
+        guard let index = waiting[target]?.firstIndex(where: { $0.futureResult === future }),
+            let waiter = waiting[target]?.remove(at: index)
+        else { return }
+        waiter.fail(ChannelError.ioOnClosedChannel)
     }
 
     /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
@@ -191,8 +209,13 @@ final class ConnectionPool: @unchecked Sendable {
     private func connectFresh(_ target: EndpointTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamLease> {
         connectsInFlight[target, default: 0] += 1
         let attempt = ConnectAttempt()
-        let ready = connector.connect(target, timeout: timeout, on: eventLoop).flatMap { connection in
+        let ready = connector.connect(target, timeout: timeout, on: eventLoop).flatMap {
+            (connection: UpstreamConnection) -> EventLoopFuture<UpstreamConnection> in
             attempt.channel = connection.channel
+            if attempt.expired {
+                connection.channel.close(promise: nil)
+                return self.eventLoop.makeFailedFuture(ProxyError.timedOut(.connect, "\(target): too late"))
+            }
             // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
             guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
             return session.ready.map { connection }.flatMapErrorThrowing { error in

@@ -120,6 +120,7 @@ struct MTLSUpstreamConnector: UpstreamConnector {
         let callback = tls.verifier(onFailure: { f in failure.withLockedValue { $0 = f } }).callback(.exactly(expected))
         let handshake = eventLoop.makePromise(of: String?.self)
         let deadline = NIODeadline.now() + timeout
+        let expired = NIOLockedValueBox(false)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -138,8 +139,12 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 return eventLoop.makeFailedFuture(ProxyError(.connectFailed, "cannot connect to \(target): \(error)"))
             }
             .flatMap { [wire] channel in
-                // The handshake gets what is left of the connect timeout; then the connection is closed.
-                let expiry = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
+                // The handshake gets what is left of the connect timeout; then the connection is closed, and the
+                // failure is the timeout, not the handshake's.
+                let expiry = channel.eventLoop.scheduleTask(deadline: deadline) {
+                    expired.withLockedValue { $0 = true }
+                    channel.close(promise: nil)
+                }
                 handshake.futureResult.whenComplete { _ in expiry.cancel() }
                 // Runs inline when the handshake completes, so the wire's handlers are in place before the
                 // first decrypted byte is passed on.
@@ -151,6 +156,13 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                 }.flatMapError { [metrics] error in
                     channel.close(promise: nil)
                     if error is ProxyError { return eventLoop.makeFailedFuture(error) }
+                    if expired.withLockedValue({ $0 }) {
+                        return eventLoop.makeFailedFuture(
+                            ProxyError.timedOut(
+                                .connect,
+                                "no TLS handshake with \(target) within the connect timeout (\(timeout.nanoseconds / 1_000_000) ms)"
+                            ))
+                    }
                     metrics?.handshakeFailed(.outbound)
                     if let f = failure.withLockedValue({ $0 }) {
                         if case .identityMismatch = f.reason {
