@@ -155,6 +155,46 @@ import Testing
         #expect(finish.completion?.attempts == 2 && finish.completion?.retries == 1)
     }
 
+    /// Through another sidecar a gRPC status arrives in trailers: the head waits, so a message-less UNAVAILABLE can
+    /// still be retried; a message releases the head at once.
+    @Test func aGrpcStatusInTrailersIsRetriedWhenNoMessageWentOut() {
+        let grpc: HTTPHeaders = ["host": "orders", "content-type": "application/grpc"]
+        let ok = status(200, ["content-type": "application/grpc"])
+        var m = ExchangeStateMachine(direction: .outbound, seed: 5)
+        let step = start(
+            &m, .POST, plan: ExchangePlan(rules: rules(retryOn: ["unavailable"]), deadline: nil), headers: grpc)
+        _ = m.attached(reused: false, at: t0, step: step)
+        #expect(m.upstreamHead(ok, at: t0).isNone, "the head waits")
+        guard case .retry(let finish) = m.upstreamEnd(["grpc-status": "14"], at: t0) else {
+            Issue.record("UNAVAILABLE in trailers not retried")
+            return
+        }
+        #expect(finish.attempt?.result == .failed)
+        guard retryToB(&m) != nil else {
+            Issue.record("no second try")
+            return
+        }
+        #expect(m.upstreamHead(ok, at: t0).isNone)
+        guard case .writeHeadAndBody(let head, _) = m.upstreamBody(ByteBuffer(string: "msg")) else {
+            Issue.record("a message does not release the head")
+            return
+        }
+        #expect(head.status == .ok)
+        guard case .writeEnd(let trailers, let end) = m.upstreamEnd(["grpc-status": "0"], at: t0) else { return }
+        #expect(trailers?.first(name: "grpc-status") == "0" && end.completion?.retries == 1)
+
+        var n = ExchangeStateMachine(direction: .outbound)
+        let s = start(
+            &n, .POST, plan: ExchangePlan(rules: rules(retryOn: ["unavailable"]), deadline: nil), headers: grpc)
+        _ = n.attached(reused: false, at: t0, step: s)
+        _ = n.upstreamHead(ok, at: t0)
+        guard case .writeHeadAndEnd(_, let notFound, _) = n.upstreamEnd(["grpc-status": "5"], at: t0) else {
+            Issue.record("a code the rules do not list is not passed on")
+            return
+        }
+        #expect(notFound?.first(name: "grpc-status") == "5")
+    }
+
     @Test func aBodyOverTheBufferIsNeverSentTwice() {
         var m = ExchangeStateMachine(direction: .outbound)
         let step = start(&m, .PUT, plan: ExchangePlan(rules: rules(buffer: 4), deadline: nil), body: "too long")

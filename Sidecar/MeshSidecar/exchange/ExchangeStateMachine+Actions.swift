@@ -33,6 +33,9 @@ extension ExchangeStateMachine {
         /// Write a response head (1xx or final) to the client.
         case writeHead(HTTPResponseHead)
         case writeBody(ByteBuffer)
+        /// A head held back (a gRPC answer's, until its first message or end) and what released it.
+        case writeHeadAndBody(HTTPResponseHead, ByteBuffer)
+        case writeHeadAndEnd(HTTPResponseHead, HTTPHeaders?, Finish)
         /// The last part of the response (the upstream's, or the sidecar's own error response), then `finish`.
         case writeEnd(HTTPHeaders?, Finish)
         case respond(ProxyErrorResponse.Response, Finish)

@@ -37,6 +37,18 @@ extension ExchangeStateMachine {
         var tryOpen = false
         /// The last failure was a stale pooled connection: the retry takes a new connection.
         var wantsFreshConnection = false
+        /// A gRPC answer's head, held until its first message or its end (see `holdsForGRPCStatus`).
+        var heldHead: HTTPResponseHead?
+
+        /// Whether to hold a gRPC answer's head back: the rules retry some gRPC code, a retry is still possible,
+        /// and the head is a plain 200 without a status (so the status will come in trailers).
+        func holdsForGRPCStatus(_ head: HTTPResponseHead) -> Bool {
+            guard isGRPC, let rules = plan.rules, !rules.grpcCodes.isEmpty, retries < rules.attempts,
+                head.status == .ok, replay?.replayable != nil
+            else { return false }
+            return !head.headers.contains(name: "grpc-status")
+        }
+
         /// How the final response counts for the endpoint: a 5xx against it (see `blames`), a peer's deadline
         /// timeout not at all.
         var verdict = AttemptReport.Result.succeeded

@@ -97,20 +97,58 @@ extension ExchangeStateMachine {
             e.budgetExhausted = retried.budgetExhausted
         }
         state = .modifying
+        if e.holdsForGRPCStatus(upstreamHead) {
+            // Through another sidecar a gRPC status always comes in trailers: the head waits for the first message
+            // or the end, so that an answer without messages and with a status the rules retry can still be.
+            e.heldHead = upstreamHead
+            state = .forwarding(e)
+            return .none
+        }
         let head = e.responseHead(for: upstreamHead, at: now, closing: quiescing)
         state = .forwarding(e)
         return .writeHead(head)
     }
 
-    mutating func upstreamBody(_ buffer: ByteBuffer) -> Action {
+    mutating func upstreamBody(_ buffer: ByteBuffer, at now: NIODeadline = .now()) -> Action {
         guard case .forwarding(var e) = state else { return .none }
+        state = .modifying
         e.responseBytes += buffer.readableBytes
+        if let held = e.heldHead {
+            e.heldHead = nil
+            let head = e.responseHead(for: held, at: now, closing: quiescing)
+            state = .forwarding(e)
+            return .writeHeadAndBody(head, buffer)
+        }
         state = .forwarding(e)
         return .writeBody(buffer)
     }
 
-    mutating func upstreamEnd(_ trailers: HTTPHeaders?, at now: NIODeadline) -> Action {
+    mutating func upstreamEnd(
+        _ trailers: HTTPHeaders?, at now: NIODeadline, withdraw: () -> Bool = { true }
+    ) -> Action {
         guard case .forwarding(var e) = state else { return .none }
+        var heldHead: HTTPResponseHead?
+        if let held = e.heldHead {
+            state = .modifying
+            e.heldHead = nil
+            if let text = trailers?.first(name: "grpc-status"), let code = Int(text), code != 0 {
+                // An answer with no message and a status: a trailers-only answer in all but form.
+                var retried = e
+                retried.responseStarted = now
+                let report = retried.endTry(code == 14 ? .failed : .succeeded, at: now)
+                let error = ProxyError(
+                    .upstreamReset, "\(e.endpoint.map { "\($0)" } ?? "upstream") answered grpc-status \(code)")
+                if let retry = retry(
+                    .grpc(code), error, &retried, sent: true, upstream: .release(reusable: false), report: report,
+                    at: now, withdraw)
+                {
+                    return retry
+                }
+                e.budgetExhausted = retried.budgetExhausted
+            }
+            heldHead = e.responseHead(for: held, at: now, closing: quiescing)
+            if trailers?.first(name: "grpc-status") == "14" { e.verdict = .failed }
+        }
         let attempt = e.endTry(e.verdict, at: now)
         if e.switchingProtocols {
             state = .closed
@@ -123,7 +161,9 @@ extension ExchangeStateMachine {
             upstream: .release(reusable: e.upstreamReusable),
             completion: e.completion(.responded(status: e.status), direction, at: now),
             closeAfter: false, attempt: attempt)
-        return .writeEnd(GRPCTrailersOnly.merge(e.statusTrailers, into: trailers), settle(e, finish))
+        let end = GRPCTrailersOnly.merge(e.statusTrailers, into: trailers)
+        if let heldHead { return .writeHeadAndEnd(heldHead, end, settle(e, finish)) }
+        return .writeEnd(end, settle(e, finish))
     }
 
     /// The upstream connection or stream failed or closed mid-exchange. `unprocessed`: the peer said it did not

@@ -125,7 +125,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             let now = NIODeadline.now()
             perform(machine.upstreamHead(head, at: now, withdraw: { withdraw(at: now) }))
         case .body(let buffer): perform(machine.upstreamBody(buffer))
-        case .end(let trailers): perform(machine.upstreamEnd(trailers, at: .now()))
+        case .end(let trailers):
+            let now = NIODeadline.now()
+            perform(machine.upstreamEnd(trailers, at: now, withdraw: { withdraw(at: now) }))
         }
     }
 
@@ -201,6 +203,14 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .writeBody(let buffer):
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .writeHeadAndBody(let head, let buffer):
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .writeHeadAndEnd(let head, let trailers, let finish):
+            settle(finish)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            write(.end(trailers), closing: finish.closeAfter, context)
+            nextPipelined()
         case .writeEnd(let trailers, let finish):
             // Give the upstream back before writing the end: on an HTTP/2 downstream that write closes the
             // stream at once, and a lease still held then would be reset as if abandoned.
