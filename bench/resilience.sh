@@ -7,6 +7,22 @@
 #   envoy (istio)       the route retries Istio installs by default: 2 retries on connect-failure, refused-stream,
 #                       unavailable, cancelled and retriable status 503; bounded only by the cluster's max_retries
 #                       circuit breaker (3 retries in flight by default), no budget.
+# What the resilience policy costs, measured A/B: the `meshwork` pair (bench/policy-resilient.yaml) and
+# `meshwork-bare` in alternation, five 4 s rounds each at 16 and 64 connections; the median of the per-round ratios
+# (the machine's noise moves both sides of a round together).
+if [ "$SKIP_MESHWORK" != 1 ]; then
+  echo "== resilience cost, A/B (wrk, 5 alternating rounds of 4 s at 16 and 64 connections)"
+  for c in 16 64; do
+    ratios=()
+    for _ in 1 2 3 4 5; do
+      on=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork]}/" | awk '/Requests\/sec/{print $2}')
+      bare=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork-bare]}/" | awk '/Requests\/sec/{print $2}')
+      ratios+=("$(awk -v a="$on" -v b="$bare" 'BEGIN{printf "%.4f", a / b}')")
+    done
+    emit "{\"kind\":\"resilience-ab\",\"conns\":$c,\"ratios\":[$(IFS=,; echo "${ratios[*]}")]}"
+  done
+fi
+
 OUTAGE_N=${BENCH_OUTAGE_REQUESTS:-1000}
 OUTAGE_RATE=${BENCH_OUTAGE_RATE:-200}
 echo "== outage amplification (every request answered 503; $OUTAGE_N requests at $OUTAGE_RATE/s through each caller)"
