@@ -19,15 +19,15 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     var machine: ExchangeStateMachine
     private let router: any RequestRouter
-    private let pool: ConnectionPool
-    private let metrics: SidecarMetrics
+    let pool: ConnectionPool
+    let metrics: SidecarMetrics
     private let logger: Logger
     /// The HTTP/1.1 handlers in front of this one, which step aside for a tunnel.
     private let httpHandlers: [any RemovableChannelHandler]
     private(set) var context: ChannelHandlerContext?
-    private var lease: UpstreamLease?
+    var lease: UpstreamLease?
     /// The active exchange's route: its balancer (told how each try ended), policy and plan.
-    private var routed: RoutedRequest?
+    var routed: RoutedRequest?
     private var readPending = false
     /// One timer for whatever is due next: a deadline, a try's deadline, a retry's wait, an idle check.
     var timer: Scheduled<Void>?
@@ -39,8 +39,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     var idleTimeout = InboundRouter.idleTimeout
     /// The destination whose circuit breaker counts this request as waiting for a connection, for which step, and
     /// the wait (to leave the pool's queue if the exchange ends first).
-    private var waiting:
-        (balancer: Balancer, step: Int, endpoint: EndpointTarget, lease: EventLoopFuture<UpstreamLease>?)?
+    var waiting: (balancer: Balancer, step: Int, endpoint: EndpointTarget, lease: EventLoopFuture<UpstreamLease>?)?
     /// Set while pipelined requests are being fed: a request that finishes at once (a sidecar error) must not
     /// start a nested feed per request.
     private var feeding = false
@@ -259,111 +258,6 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    /// The route step's answer: remember the route, and let the machine ask for a connection.
-    private func use(_ routed: RoutedRequest, step: Int) {
-        let action = machine.routed(
-            routed.head, to: routed.endpoint, responseHeaders: routed.responseHeaders, plan: routed.plan, step: step)
-        if case .none = action {
-            // The client left while discovery answered: the pick will see no try, the exchange no completion.
-            routed.balancer?.abandoned(routed.endpoint)
-            routed.balancer?.exchangeEnded()
-            return
-        }
-        self.routed = routed
-        startIdleChecks(routed.idleTimeout)
-        perform(action)
-    }
-
-    /// A connection or stream for a try: at once from the pool, or later. A request that would wait in the
-    /// endpoint's queue counts as pending for the destination's circuit breaker, and past `maxPendingRequests`
-    /// it is refused at once instead.
-    private func acquire(_ endpoint: EndpointTarget, upgrade: Bool, fresh: Bool, step: Int) {
-        let policy = routed?.policy
-        let connect = policy?.connectTimeout ?? ConnectionPool.defaultConnectTimeout
-        let cap = policy?.circuit.maxConnectionsPerEndpoint ?? .max
-        if !upgrade, !fresh, let balancer = routed?.balancer, let policy, pool.wouldWait(endpoint, maxConnections: cap)
-        {
-            guard balancer.pendingRequests < policy.circuit.maxPendingRequests else {
-                let error = ProxyError(
-                    .circuitOpen,
-                    "\(balancer.pendingRequests) requests to \(balancer.service) are waiting for a connection (circuitBreaking.maxPendingRequests)"
-                )
-                perform(machine.failed(error, at: .now(), step: step))
-                return
-            }
-            balancer.pendingRequests += 1
-            waiting = (balancer, step, endpoint, nil)
-        }
-        let acquired: Acquired =
-            if upgrade {
-                .pending(pool.acquireForUpgrade(endpoint, connectTimeout: connect))
-            } else if fresh {
-                .pending(pool.acquireFresh(endpoint, connectTimeout: connect))
-            } else {
-                pool.acquire(endpoint, connectTimeout: connect, maxConnections: cap)
-            }
-        switch acquired {
-        case .ready(let lease):
-            stopWaiting(step)
-            adopt(lease, step: step)
-        case .pending(let future):
-            if waiting?.step == step { waiting?.lease = future }
-            future.assumeIsolated().whenComplete { result in
-                self.stopWaiting(step)
-                switch result {
-                case .success(let lease): self.adopt(lease, step: step)
-                case .failure(let error):
-                    let now = NIODeadline.now()
-                    self.perform(
-                        self.machine.failed(
-                            Self.proxyError(error), at: now, step: step, withdraw: { self.withdraw(at: now) }))
-                }
-            }
-        }
-    }
-
-    /// The request counted as waiting for a connection no longer is: its connection came (for `step`), or its
-    /// exchange ended (`nil`, whatever the step).
-    private func stopWaiting(_ step: Int? = nil) {
-        guard let (balancer, counted, endpoint, lease) = waiting, step == nil || step == counted else { return }
-        balancer.pendingRequests -= 1
-        waiting = nil
-        // The exchange ended while it waited: its place in the queue goes too.
-        if step == nil, let lease { pool.abandon(lease, target: endpoint) }
-    }
-
-    private func adopt(_ lease: UpstreamLease, step: Int) {
-        // Only an idle HTTP/1.1 keep-alive connection can be stale (a stream on a live h2 connection is not).
-        let pooled = lease.reused && lease.poolable && lease.channel.parent == nil
-        let action = machine.attached(reused: pooled, at: .now(), step: step)
-        if case .releaseUnused = action {
-            // The client went away, or the try ended (timed out, refused), while we were connecting: an idle
-            // keep-alive connection goes back unused; a stream or a connection of its own (an upgrade) is closed.
-            pool.release(lease, reusable: lease.poolable)
-            return
-        }
-        lease.responses.sink = self
-        self.lease = lease
-        perform(action)
-    }
-
-    /// The upstream's fate, the try's report to its balancer, and the one completion event of an exchange.
-    private func settle(_ finish: ExchangeStateMachine.Finish) {
-        if case .release(let reusable) = finish.upstream, let lease {
-            self.lease = nil
-            pool.release(lease, reusable: reusable)
-        }
-        if let attempt = finish.attempt { routed?.balancer?.attemptEnded(attempt) }
-        if let completion = finish.completion {
-            metrics.exchangeCompleted(completion)
-            routed?.balancer?.exchangeEnded()
-            routed = nil
-            stopWaiting()
-            // A request still arriving after its response keeps being watched for idleness.
-            if !machine.isDraining { idleCheckAt = nil }
-        }
-    }
-
     /// Takes a retry from the destination's budget (the inbound side, toward its own app, has none).
     func withdraw(at now: NIODeadline) -> Bool { routed?.balancer?.budget.withdraw(at: now) ?? true }
 
@@ -394,7 +288,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.read()
     }
 
-    private static func proxyError(_ error: any Error) -> ProxyError {
+    static func proxyError(_ error: any Error) -> ProxyError {
         error as? ProxyError ?? ProxyError(.connectFailed, "\(error)")
     }
 }

@@ -8,19 +8,19 @@ import NIOHTTP2
 /// connections, and a burst's extra connections are let go once the burst has passed.
 final class ConnectionPool: @unchecked Sendable {
     let eventLoop: any EventLoop
-    private let connector: any UpstreamConnector
+    let connector: any UpstreamConnector
     private var idle: [EndpointTarget: [UpstreamLease]] = [:]
     /// The HTTP/2 connection per endpoint that new streams go to.
     private var shared: [EndpointTarget: UpstreamConnection] = [:]
     /// A connect in flight to an endpoint not known to speak HTTP/1.1 only (new, or HTTP/2 last time):
     /// requests wait for it rather than each opening a connection of its own, and share it if it is HTTP/2.
-    private var connecting: [EndpointTarget: EventLoopFuture<UpstreamConnection>] = [:]
+    var connecting: [EndpointTarget: EventLoopFuture<UpstreamConnection>] = [:]
     /// What each endpoint's last new connection spoke: true for HTTP/2.
-    private var speaksHTTP2: [EndpointTarget: Bool] = [:]
-    private var demand: [EndpointTarget: PoolDemand] = [:]
+    var speaksHTTP2: [EndpointTarget: Bool] = [:]
+    var demand: [EndpointTarget: PoolDemand] = [:]
     /// New connections being opened per endpoint, and requests to an HTTP/1.1 endpoint waiting for a connection
     /// (given back, or newly opened) because enough are being opened already.
-    private var connectsInFlight: [EndpointTarget: Int] = [:]
+    var connectsInFlight: [EndpointTarget: Int] = [:]
     private var waiting: [EndpointTarget: CircularBuffer<EventLoopPromise<UpstreamLease>>] = [:]
     /// Open HTTP/1.1 connections per endpoint (circuit breaking caps them; requests past the cap wait).
     private var open: [EndpointTarget: Int] = [:]
@@ -32,7 +32,7 @@ final class ConnectionPool: @unchecked Sendable {
     static let maxConnectsInFlight = 4
     /// The most idle HTTP/1.1 connections kept per endpoint, whatever the peak.
     let maxIdlePerEndpoint: Int
-    private let now: @Sendable () -> NIODeadline
+    let now: @Sendable () -> NIODeadline
 
     init(
         eventLoop: any EventLoop, connector: any UpstreamConnector, maxIdlePerEndpoint: Int = 1024,
@@ -105,7 +105,7 @@ final class ConnectionPool: @unchecked Sendable {
     private var limits: [EndpointTarget: (connect: TimeAmount, max: Int)] = [:]
 
     /// Starts connections for waiting requests while fewer than the limits are being opened.
-    private func serveWaiters(_ target: EndpointTarget) {
+    func serveWaiters(_ target: EndpointTarget) {
         let (connect, cap) = limits[target] ?? (Self.defaultConnectTimeout, .max)
         while !atLimit(target, cap), let waiter = waiting[target]?.popFirst() {
             connectFresh(target, timeout: connect).cascade(to: waiter)
@@ -145,24 +145,6 @@ final class ConnectionPool: @unchecked Sendable {
         waiter.fail(ChannelError.ioOnClosedChannel)
     }
 
-    /// A new HTTP/1.1 connection of its own, for a request that upgrades it into a tunnel; never pooled.
-    func acquireForUpgrade(_ target: EndpointTarget, connectTimeout: TimeAmount = defaultConnectTimeout)
-        -> EventLoopFuture<UpstreamLease>
-    {
-        let attempt = ConnectAttempt()
-        let connecting = connector.connectForUpgrade(target, timeout: connectTimeout, on: eventLoop).map {
-            connection in
-            attempt.channel = connection.channel
-            return connection
-        }
-        return within(connectTimeout, target, connecting, attempt).flatMapThrowing { connection in
-            guard let http1 = connection.http1 else { preconditionFailure("upgrade connection without HTTP/1.1") }
-            return UpstreamLease(
-                channel: connection.channel, responses: http1.responses, target: target, reused: false,
-                httpHandlers: http1.http, poolable: false)
-        }
-    }
-
     /// A stream on the connection being opened if it is HTTP/2; else (HTTP/1.1) a lease the usual way, within
     /// the endpoint's limits.
     private func stream(
@@ -174,84 +156,6 @@ final class ConnectionPool: @unchecked Sendable {
                 return self.http1Lease(target, connectTimeout, maxConnections).future(on: self.eventLoop)
             }
             return session.openStream(to: target, reused: false)
-        }
-    }
-
-    /// A connect that fails with a `connect` timeout if it has not completed in time; the connection, if it is
-    /// already there (an HTTP/2 peer that has not sent its SETTINGS), or once it completes, is closed.
-    private func within(
-        _ timeout: TimeAmount, _ target: EndpointTarget, _ connecting: EventLoopFuture<UpstreamConnection>,
-        _ attempt: ConnectAttempt
-    ) -> EventLoopFuture<UpstreamConnection> {
-        let promise = eventLoop.makePromise(of: UpstreamConnection.self)
-        let timer = eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            attempt.expired = true
-            attempt.channel?.close(promise: nil)
-            promise.fail(
-                ProxyError.timedOut(
-                    .connect,
-                    "no connection to \(target) within the connect timeout (\(timeout.nanoseconds / 1_000_000) ms)"))
-        }
-        connecting.assumeIsolated().whenComplete { result in
-            timer.cancel()
-            switch result {
-            case .success(let connection):
-                // Too late: the request has moved on (or failed); nobody will use this connection.
-                if attempt.expired { connection.channel.close(promise: nil) } else { promise.succeed(connection) }
-            case .failure(let error):
-                if !attempt.expired { promise.fail(error) }
-            }
-        }
-        return promise.futureResult
-    }
-
-    /// Always on a new connection.
-    private func connectFresh(_ target: EndpointTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamLease> {
-        connectsInFlight[target, default: 0] += 1
-        let attempt = ConnectAttempt()
-        let ready = connector.connect(target, timeout: timeout, on: eventLoop).flatMap {
-            (connection: UpstreamConnection) -> EventLoopFuture<UpstreamConnection> in
-            attempt.channel = connection.channel
-            if attempt.expired {
-                connection.channel.close(promise: nil)
-                return self.eventLoop.makeFailedFuture(ProxyError.timedOut(.connect, "\(target): too late"))
-            }
-            // An HTTP/2 connection is used once the peer's SETTINGS took effect (its frame size, its limits).
-            guard let session = connection.http2 else { return self.eventLoop.makeSucceededFuture(connection) }
-            return session.ready.map { connection }.flatMapErrorThrowing { error in
-                connection.channel.close(promise: nil)
-                throw error
-            }
-        }
-        let connection = within(timeout, target, ready, attempt).map { connection in
-            (connection, self.adopt(connection, target: target))
-        }
-        connection.whenComplete { _ in
-            self.connectsInFlight[target, default: 1] -= 1
-            self.serveWaiters(target)
-        }
-        if speaksHTTP2[target] != false, connecting[target] == nil {
-            connecting[target] = connection.map(\.0)
-            connection.whenComplete { _ in self.connecting[target] = nil }
-        }
-        return connection.flatMap { connection, shared in
-            guard let session = connection.http2 else {
-                guard let http1 = connection.http1 else { preconditionFailure("HTTP connection without a codec") }
-                self.demand[target, default: PoolDemand()].acquired(at: self.now())
-                return self.eventLoop.makeSucceededFuture(
-                    UpstreamLease(
-                        channel: connection.channel, responses: http1.responses, target: target, reused: false,
-                        httpHandlers: http1.http))
-            }
-            let stream = session.openStream(to: target, reused: false)
-            if !shared {
-                // Another connection already serves this endpoint: this one carries its one stream and closes.
-                stream.whenComplete { result in
-                    guard case .success(let lease) = result else { return connection.channel.close(promise: nil) }
-                    lease.channel.closeFuture.whenComplete { _ in connection.channel.close(promise: nil) }
-                }
-            }
-            return stream
         }
     }
 
@@ -304,7 +208,7 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// Remembers what a new connection speaks; an HTTP/2 one becomes the endpoint's shared connection
     /// unless a live one is there already (then false).
-    private func adopt(_ connection: UpstreamConnection, target: EndpointTarget) -> Bool {
+    func adopt(_ connection: UpstreamConnection, target: EndpointTarget) -> Bool {
         speaksHTTP2[target] = connection.http2 != nil
         guard connection.http2 != nil else {
             // Once per connection (not per release: a keep-alive connection is released once per request,
@@ -328,11 +232,4 @@ final class ConnectionPool: @unchecked Sendable {
         }
         return true
     }
-}
-
-/// One connect under its timeout: whether the timeout fired first, and the connection once there is one (to
-/// close it then). Touched only on the pool's event loop.
-private final class ConnectAttempt: @unchecked Sendable {
-    var expired = false
-    var channel: (any Channel)?
 }
