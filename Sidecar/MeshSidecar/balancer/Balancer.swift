@@ -213,7 +213,4 @@ final class Balancers: @unchecked Sendable {
         byService[service] = balancer
         return balancer
     }
-
-    /// Every destination's balancer (for `/config`), on the loop.
-    var all: [Balancer] { Array(byService.values) }
 }

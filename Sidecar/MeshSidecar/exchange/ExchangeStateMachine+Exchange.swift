@@ -54,9 +54,8 @@ extension ExchangeStateMachine {
         var verdict = AttemptReport.Result.succeeded
         /// The retry budget refused a retry this exchange wanted.
         var budgetExhausted = false
-        /// Why the last failed try was not retried, and the failure a retry followed.
+        /// Why the last failed try was not retried.
         var giveUp: GiveUp?
-        var lastFailure: ProxyError?
         var responseStarted: NIODeadline?
         var status = 0
         var responseBytes = 0

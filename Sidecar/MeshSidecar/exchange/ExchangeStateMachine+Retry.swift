@@ -18,14 +18,13 @@ extension ExchangeStateMachine {
     /// allow (`sent`: the failed try had sent the request, so only a kept copy can be sent again). Gives the
     /// try's upstream back and waits out the backoff; nil when not retried, `e` noting why in `giveUp`.
     mutating func retry(
-        _ failure: AttemptFailure, _ error: ProxyError, _ e: inout Exchange, sent: Bool, upstream: Finish.Upstream,
+        _ failure: AttemptFailure, _ e: inout Exchange, sent: Bool, upstream: Finish.Upstream,
         report: AttemptReport?, at now: NIODeadline, _ withdraw: () -> Bool
     ) -> Action? {
         if let refusal = refusal(failure, &e, sent: sent, at: now, withdraw) {
             e.giveUp = refusal
             return nil
         }
-        e.lastFailure = error
         state = .routing(e)
         return .retry(Finish(upstream: upstream, completion: nil, closeAfter: false, attempt: report))
     }
@@ -36,7 +35,7 @@ extension ExchangeStateMachine {
         _ failure: AttemptFailure, _ error: ProxyError, _ e: inout Exchange, sent: Bool, upstream: Finish.Upstream,
         report: AttemptReport?, at now: NIODeadline, _ withdraw: () -> Bool
     ) -> Action {
-        if let action = retry(failure, error, &e, sent: sent, upstream: upstream, report: report, at: now, withdraw) {
+        if let action = retry(failure, &e, sent: sent, upstream: upstream, report: report, at: now, withdraw) {
             return action
         }
         let answer: ProxyError

@@ -85,10 +85,8 @@ extension ExchangeStateMachine {
             var retried = e
             retried.responseStarted = now
             let report = retried.endTry(e.verdict(for: upstreamHead), at: now)
-            let error = ProxyError(
-                .upstreamReset, "\(e.endpoint.map { "\($0)" } ?? "upstream") answered \(upstreamHead.status.code)")
             if let retry = retry(
-                failure, error, &retried, sent: true, upstream: .release(reusable: false), report: report, at: now,
+                failure, &retried, sent: true, upstream: .release(reusable: false), report: report, at: now,
                 withdraw)
             {
                 return retry
@@ -136,10 +134,8 @@ extension ExchangeStateMachine {
                 var retried = e
                 retried.responseStarted = now
                 let report = retried.endTry(code == 14 ? .failed : .succeeded, at: now)
-                let error = ProxyError(
-                    .upstreamReset, "\(e.endpoint.map { "\($0)" } ?? "upstream") answered grpc-status \(code)")
                 if let retry = retry(
-                    .grpc(code), error, &retried, sent: true, upstream: .release(reusable: false), report: report,
+                    .grpc(code), &retried, sent: true, upstream: .release(reusable: false), report: report,
                     at: now, withdraw)
                 {
                     return retry
