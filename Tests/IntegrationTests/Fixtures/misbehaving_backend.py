@@ -33,7 +33,7 @@ full, however it then ends. Client disconnects and resets are ignored; SIGTERM e
 import argparse, collections, json, select, signal, socket, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
-from fixture_server import Server
+from fixture_server import Server, read_body
 
 MODES = ("ok", "fail", "hang", "reset_on_accept", "reset_after_request", "slow")
 HANG_LIMIT = 120.0
@@ -194,29 +194,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_body(self, keep):
         """Reads the whole request body (content-length or chunked) and returns it if `keep`."""
-        parts = []
-
-        def read_exactly(count):
-            while count > 0:
-                data = self.rfile.read(min(count, 65536))
-                if not data:
-                    raise ConnectionResetError("EOF inside the request body")
-                count -= len(data)
-                if keep:
-                    parts.append(data)
-
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            while (size := int(self.rfile.readline(1024).split(b";")[0], 16)) > 0:
-                read_exactly(size)
-                self.rfile.readline(1024)  # the CRLF after the chunk
-            while self.rfile.readline(65537).strip():  # trailers, up to the blank line (or EOF)
-                pass
-        else:
-            length = int(self.headers.get("content-length") or 0)
-            if length < 0:
-                raise ValueError(f"content-length {length}")
-            read_exactly(length)
-        return b"".join(parts)
+        return read_body(self, keep)
 
     def reply(self, status, body, content_type="text/plain"):
         self.send_response(status)

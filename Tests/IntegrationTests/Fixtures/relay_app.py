@@ -23,7 +23,7 @@ Client disconnects are ignored; SIGTERM exits at once.
 import argparse, collections, http.client, json, signal, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
-from fixture_server import Server
+from fixture_server import Server, read_body
 
 UPSTREAM_TIMEOUT = 30.0
 CARRIED_HEADERS = ("x-mesh-timeout-ms", "grpc-timeout", "content-type")
@@ -114,28 +114,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_body(self):
         """The whole request body (content-length or chunked)."""
-        parts = []
-
-        def read_exactly(count):
-            while count > 0:
-                data = self.rfile.read(min(count, 65536))
-                if not data:
-                    raise ConnectionResetError("EOF inside the request body")
-                count -= len(data)
-                parts.append(data)
-
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            while (size := int(self.rfile.readline(1024).split(b";")[0], 16)) > 0:
-                read_exactly(size)
-                self.rfile.readline(1024)  # the CRLF after the chunk
-            while self.rfile.readline(65537).strip():  # trailers, up to the blank line (or EOF)
-                pass
-        else:
-            length = int(self.headers.get("content-length") or 0)
-            if length < 0:
-                raise ValueError(f"content-length {length}")
-            read_exactly(length)
-        return b"".join(parts)
+        return read_body(self, True)
 
     def reply(self, status, body, headers, relayed=True):
         self.send_response(status)
