@@ -78,10 +78,7 @@ extension Mesh {
         for caller in callers {
             let deadline = Date().addingTimeInterval(20)
             while true {
-                let config = try p.run("/usr/bin/curl", ["-s", "--max-time", "5", "http://\(caller.admin)/config"])
-                let policy =
-                    (try? JSONSerialization.jsonObject(with: Data(config.output.utf8)) as? [String: Any])?[
-                        "policy"] as? [String: Any]
+                let policy = try config(caller)["policy"] as? [String: Any]
                 if (policy?["version"] as? Int ?? 0) >= version,
                     (policy?["documents"] as? [String] ?? []).contains("TrafficPolicy/\(service)")
                 {

@@ -81,6 +81,12 @@ final class Mesh: @unchecked Sendable {
             env: ["http_proxy": "http://\(proxy)", "no_proxy": ""])
     }
 
+    /// A sidecar's `/config`, parsed (empty when it does not answer).
+    func config(_ sidecar: Sidecar) throws -> [String: Any] {
+        let r = try p.run("/usr/bin/curl", ["-s", "--max-time", "5", "http://\(sidecar.admin)/config"])
+        return (try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]) ?? [:]
+    }
+
     /// Established TCP connections from `process` to the control plane.
     func controlConnections(from process: Process) throws -> Int {
         let port = control.split(separator: ":").last!

@@ -6,13 +6,8 @@ import Testing
 /// sidecar restarted while the control plane is down starts from the policy it persisted.
 @Suite(.serialized)
 struct PolicyPushTests {
-    func config(_ mesh: Mesh, _ sidecar: Mesh.Sidecar) throws -> [String: Any] {
-        let r = try mesh.p.run("/usr/bin/curl", ["-s", "--max-time", "5", "http://\(sidecar.admin)/config"])
-        return (try? JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any]) ?? [:]
-    }
-
     func policy(_ mesh: Mesh, _ sidecar: Mesh.Sidecar) throws -> (version: Int, documents: [String]) {
-        let p = try config(mesh, sidecar)["policy"] as? [String: Any] ?? [:]
+        let p = try mesh.config(sidecar)["policy"] as? [String: Any] ?? [:]
         return (p["version"] as? Int ?? -1, p["documents"] as? [String] ?? [])
     }
 

@@ -122,10 +122,9 @@ import Testing
         #expect(mesh.p.text(restarted.log).contains("last known endpoints loaded"))
         let r = try mesh.curl(via: restarted.outbound, "http://orders/x")
         #expect(r.output.hasPrefix("HTTP/1.1 200"), "\(r.output)")
-        let config = try mesh.p.run("/usr/bin/curl", ["-s", "--max-time", "5", "http://\(restarted.admin)/config"])
-        let object = try JSONSerialization.jsonObject(with: Data(config.output.utf8)) as? [String: Any] ?? [:]
-        let orders = (object["destinations"] as? [String: Any])?["orders"] as? [String: Any] ?? [:]
-        #expect(orders["source"] as? String == "disk", "\(config.output)")
-        #expect((orders["age_seconds"] as? Int ?? -1) >= 0, "\(config.output)")
+        let config = try mesh.config(restarted)
+        let orders = (config["destinations"] as? [String: Any])?["orders"] as? [String: Any] ?? [:]
+        #expect(orders["source"] as? String == "disk", "\(config)")
+        #expect((orders["age_seconds"] as? Int ?? -1) >= 0, "\(config)")
     }
 }

@@ -64,3 +64,13 @@ extension ExchangeStateMachine {
         var attempt: AttemptReport? = nil
     }
 }
+
+extension ExchangeStateMachine.Action {
+    /// Whether performing it can change the machine's `nextDue` or the idle checks.
+    var movesTimers: Bool {
+        switch self {
+        case .none, .send, .writeHead, .writeBody, .writeHeadAndBody: false
+        default: true
+        }
+    }
+}

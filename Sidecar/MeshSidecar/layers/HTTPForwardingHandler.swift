@@ -150,7 +150,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func perform(_ action: ExchangeStateMachine.Action) {
         guard let context else { return }
-        defer { armTimer() }
+        // Only a step that starts or ends a try, a wait or an exchange moves what the timer waits for; body parts
+        // and heads (the most frequent actions) do not.
+        defer { if action.movesTimers { armTimer() } }
         switch action {
         case .none:
             break

@@ -82,10 +82,17 @@ final class ConnectionPool: @unchecked Sendable {
                 return .ready(lease)
             }
         }
+        return .pending(newConnection(target, connectTimeout, maxConnections))
+    }
+
+    /// A new connection, or at the endpoint's limits a place in its queue (a burst is no storm of handshakes).
+    private func newConnection(_ target: EndpointTarget, _ connectTimeout: TimeAmount, _ maxConnections: Int)
+        -> EventLoopFuture<UpstreamLease>
+    {
         if speaksHTTP2[target] != true, atLimit(target, maxConnections) {
-            return .pending(queue(target, connectTimeout, maxConnections))
+            return queue(target, connectTimeout, maxConnections)
         }
-        return .pending(connectFresh(target, timeout: connectTimeout))
+        return connectFresh(target, timeout: connectTimeout)
     }
 
     /// As many connections being opened as allowed at once, or as many open (and opening) as the cap allows.
@@ -121,9 +128,7 @@ final class ConnectionPool: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         if let session = usableShared(target) { return session.openStream(to: target, reused: false) }
         if let pending = connecting[target] { return stream(on: pending, target: target, connectTimeout, .max) }
-        // Within the endpoint's limits like any other new connection: a burst of stale ones is no storm of handshakes.
-        if speaksHTTP2[target] != true, atLimit(target, .max) { return queue(target, connectTimeout, .max) }
-        return connectFresh(target, timeout: connectTimeout)
+        return newConnection(target, connectTimeout, .max)
     }
 
     /// A place in the endpoint's queue for the next connection given back or opened.
