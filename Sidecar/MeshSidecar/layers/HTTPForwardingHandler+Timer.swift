@@ -43,5 +43,7 @@ extension HTTPForwardingHandler {
             }
         }
         perform(machine.timerFired(at: now, withdraw: { withdraw(at: now) }))
+        // Fired for something no longer due (an earlier exchange's deadline): arm for what is due now.
+        armTimer()
     }
 }
