@@ -93,7 +93,8 @@ public struct Sidecar {
                 DiscoveryWatchService(cache: cache, session: session, logger: logger),
                 RegistrationService(
                     session: session, service: config.service, advertise: advertise,
-                    labels: [AppProtocol.label: config.appProtocol.rawValue], app: config.app,
+                    labels: config.labels.merging([AppProtocol.label: config.appProtocol.rawValue]) { $1 },
+                    app: config.app,
                     healthCheck: config.healthCheck, group: group, ready: ready, logger: logger),
                 PolicySyncService(
                     policy: policy, session: session, advertise: advertise, cache: cache,
@@ -149,7 +150,11 @@ public struct Sidecar {
             limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
-                config.inbound, tls: tls, router: InboundRouter(app: config.app), appProtocol: config.appProtocol,
+                config.inbound, tls: tls,
+                router: InboundRouter(
+                    app: config.app, policy: policy, rateLimiters: PerEventLoop(group: group) { _ in RateLimiter() },
+                    metrics: metrics, logger: logger),
+                appProtocol: config.appProtocol,
                 pools: inboundPools, limits: config.httpLimits,
                 gate: metrics.gate(.inbound, config.listenerLimits), metrics: metrics, drain: drain, logger: logger)
         }
@@ -182,8 +187,8 @@ public struct Sidecar {
                         describe: {
                             AdminConfigView.json(
                                 config, cache: cache, policy: policy.current,
-                                bound: boundSnapshot.withLockedValue { $0 })
-                        }))
+                                bound: boundSnapshot.withLockedValue { $0 }, inbound: policy.snapshot.inbound)
+                        }, policyUnavailable: { policy.unavailable }))
             }
         }
         bound["admin"] = "\(Self.hostPort(admin))"

@@ -20,6 +20,8 @@ struct MeshSidecarMain {
           --advertise HOST:PORT     the address peers dial (default: the inbound address)
           --outbound HOST:PORT      HTTP proxy for the app (127.0.0.1:15001)
           --upstream NAME=HOST:PORT a local port for one service (repeatable)
+          --label KEY=VALUE         an instance label registered for subsets, e.g. version=v2 (repeatable;
+                                    MESH_LABELS=version=v2,zone=a)
           --admin HOST:PORT         /live /ready /certs /metrics /config (127.0.0.1:15000)
           --protocol http|http2|tcp what the app speaks (http)
           --health-check tcp|http:/PATH|none   checked before each lease renewal (tcp)

@@ -56,10 +56,14 @@ public struct CommandLineFlags: Sendable {
         }
     }
 
-    /// `outbound` → `MESH_OUTBOUND`, `token-file` → `MESH_TOKEN_FILE`.
+    /// `outbound` → `MESH_OUTBOUND`, `token-file` → `MESH_TOKEN_FILE`; a twin listing several values of a
+    /// repeatable flag may be plural (`label` → `MESH_LABELS`).
     public static func environmentName(_ flag: String) -> String {
-        "MESH_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
+        if let plural = pluralTwins[flag] { return plural }
+        return "MESH_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
     }
+
+    static let pluralTwins = ["label": "MESH_LABELS"]
 
     /// How a value was given, for error messages: `--flag` or `MESH_FLAG`.
     public func source(of name: String) -> String { sources[name] ?? "--\(name)" }

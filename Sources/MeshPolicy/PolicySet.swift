@@ -125,14 +125,14 @@ public struct PolicySet: Sendable, Equatable {
         return issues
     }
 
-    /// What one sidecar needs: its own service's Service and AuthorizationPolicy (inbound), and the Service and
-    /// TrafficPolicy of each destination it calls (outbound). Sorted by kind and name.
+    /// What one sidecar needs: its own service's Service, AuthorizationPolicy and TrafficPolicy (inbound: its rate
+    /// limits), and the Service and TrafficPolicy of each destination it calls (outbound). Sorted by kind and name.
     public func slice(for service: String, destinations: Set<String>) -> [PolicyDocument] {
         sorted.filter { document in
             switch document.key.kind {
             case .service: document.service == service || destinations.contains(document.service)
             case .authorizationPolicy: document.service == service
-            case .trafficPolicy: destinations.contains(document.service)
+            case .trafficPolicy: document.service == service || destinations.contains(document.service)
             }
         }
     }
@@ -165,6 +165,8 @@ extension PolicyDocument {
         case .traffic(let p):
             return [ref(p.spec.service)].compactMap { $0 }
                 + (p.spec.split ?? []).compactMap { ref(p.spec.service, $0.subset) }
+                + (p.spec.routes ?? []).compactMap { $0.subset.flatMap { ref(p.spec.service, $0) } }
+                + (p.spec.rateLimit?.overrides ?? []).flatMap(\.from).compactMap { ref($0) }
         case .authorization(let p):
             return [ref(p.spec.service)].compactMap { $0 }
                 + p.spec.rules.flatMap(\.from).filter { $0 != "*" }.compactMap { ref($0) }

@@ -1,24 +1,29 @@
 import Yams
 
-/// Which requests of a service a rule covers: methods and paths, each list empty or absent meaning all.
-/// Paths are exact (`/orders`) or prefixes ending in `*` (`/orders/*`). Shared by AuthorizationPolicy rules and
-/// the routes on which a TrafficPolicy lets POST and PATCH be retried.
+/// Which requests of a service a rule covers: methods, paths and headers, each absent meaning all. Paths are
+/// exact (`/orders`) or prefixes ending in `*` (`/orders/*`); headers must all be present with exactly these
+/// values (names in lower case). Shared by AuthorizationPolicy rules, a TrafficPolicy's routes and the routes on
+/// which it lets POST and PATCH be retried.
 public struct RouteMatch: Sendable, Equatable, Codable {
     public var methods: [String]?
     public var paths: [String]?
+    public var headers: [String: String]?
 
-    public init(methods: [String]? = nil, paths: [String]? = nil) {
+    public init(methods: [String]? = nil, paths: [String]? = nil, headers: [String: String]? = nil) {
         self.methods = methods
         self.paths = paths
+        self.headers = headers
     }
 
     static let knownMethods: Set<String> = [
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
     ]
 
-    /// Whether a request with `method` and `path` (query included or not) is covered.
-    public func matches(method: String, path: String) -> Bool {
+    /// Whether a request with `method`, `path` (query included or not) and headers (`header` answers a lower-case
+    /// name's first value) is covered.
+    public func matches(method: String, path: String, header: (String) -> String? = { _ in nil }) -> Bool {
         if let methods, !methods.isEmpty, !methods.contains(method) { return false }
+        if let headers, !headers.allSatisfy({ header($0.key) == $0.value }) { return false }
         guard let paths, !paths.isEmpty else { return true }
         let bare = path.firstIndex(of: "?").map { path[..<$0] } ?? path[...]
         return paths.contains { pattern in
@@ -27,7 +32,7 @@ public struct RouteMatch: Sendable, Equatable, Codable {
     }
 
     static func read(_ node: Node, _ path: String, _ r: inout NodeReader) -> RouteMatch? {
-        guard let route = r.mapping(node, path, allowed: ["methods", "paths"]) else { return nil }
+        guard let route = r.mapping(node, path, allowed: ["methods", "paths", "headers"]) else { return nil }
         var value = RouteMatch()
         if let m = route["methods"], let methods = r.strings(m, "\(path).methods") {
             for bad in methods where !Self.knownMethods.contains(bad) {
@@ -40,6 +45,13 @@ public struct RouteMatch: Sendable, Equatable, Codable {
                 r.issue(p, "\(path).paths", "\"\(bad)\" must start with / and may end with * only")
             }
             value.paths = paths
+        }
+        if let h = route["headers"], let headers = r.labels(h, "\(path).headers") {
+            for name in headers.keys where name != name.lowercased() || name.contains(where: { $0 == ":" || $0 == " " })
+            {
+                r.issue(h, "\(path).headers", "header name \"\(name)\" must be lower case, without \":\" or spaces")
+            }
+            value.headers = headers
         }
         return value
     }

@@ -2,9 +2,10 @@ import MeshCore
 import Yams
 
 /// A validated `kind: TrafficPolicy`: how callers reach one service — timeouts, retries within a budget, load
-/// balancing, outlier detection, circuit breaking and a weighted split between the service's subsets. Every
-/// field is optional; `TrafficPolicy.Defaults` holds what applies when one is absent (also with no policy at
-/// all). Rate limits and fault injection join this kind when the sidecar enforces them.
+/// balancing, outlier detection, circuit breaking, a weighted split between the service's subsets, routes (by
+/// method, path or header, to a subset, with injected faults), all applied by the callers' sidecars; and the
+/// local rate limits the service's own sidecars apply to what they receive. Every field is optional;
+/// `TrafficPolicy.Defaults` holds what applies when one is absent (also with no policy at all).
 public struct TrafficPolicy: Sendable, Equatable {
     public let name: ServiceName
     public let spec: Spec
@@ -17,6 +18,8 @@ public struct TrafficPolicy: Sendable, Equatable {
         public var outlierDetection: OutlierDetection?
         public var circuitBreaking: CircuitBreaking?
         public var split: [Split]?
+        public var routes: [Route]?
+        public var rateLimit: RateLimit?
     }
 
     /// Durations are kept as normalised text (`1500ms`, `5s`), the way they are written.
@@ -50,7 +53,8 @@ public struct TrafficPolicy: Sendable, Equatable {
     }
 
     static let fields = [
-        "service", "timeouts", "retries", "loadBalancing", "outlierDetection", "circuitBreaking", "split",
+        "service", "timeouts", "retries", "loadBalancing", "outlierDetection", "circuitBreaking", "split", "routes",
+        "rateLimit",
     ]
 
     static func read(_ spec: Node?, name: ServiceName, in document: Node, _ r: inout NodeReader) -> (
@@ -80,6 +84,10 @@ public struct TrafficPolicy: Sendable, Equatable {
         if let node = fields["split"] {
             result.split = readSplit(node, service: service, references: &references, &r)
         }
+        if let node = fields["routes"] {
+            result.routes = readRoutes(node, service: service, references: &references, &r)
+        }
+        if let node = fields["rateLimit"] { result.rateLimit = RateLimit.read(node, references: &references, &r) }
         guard r.issues.count == before else { return nil }
         return (TrafficPolicy(name: name, spec: result), references)
     }

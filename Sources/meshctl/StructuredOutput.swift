@@ -17,7 +17,8 @@ enum StructuredOutput {
     }
 
     /// Values as Yams should print them: Foundation hands JSON numbers over as floating point, which Yams would
-    /// print as `9e+1`; whole numbers become integers again (Swift booleans stay booleans).
+    /// print as `9e+1` (and `0.5` as `5e-1`, which YAML 1.1 readers take for a string); whole numbers become
+    /// integers again, fractions plain decimals (Swift booleans stay booleans).
     static func yamlValues(_ value: Any) -> Any {
         switch value {
         case let dictionary as [String: Any]: dictionary.mapValues(yamlValues)
@@ -25,7 +26,11 @@ enum StructuredOutput {
         case let string as String: string
         case let bool as Bool where type(of: value) == Bool.self: bool
         case let number as NSNumber:
-            if let whole = Int(exactly: number.doubleValue) { whole } else { number.doubleValue }
+            if let whole = Int(exactly: number.doubleValue) {
+                whole
+            } else {
+                Node("\(number.doubleValue)", Tag(.float))
+            }
         default: value
         }
     }

@@ -52,42 +52,50 @@ extension Mesh {
         if `protocol` == "http" {
             for caller in callers { _ = try curl(via: caller.outbound, "http://\(service)/_control/stats") }
         }
-        let file = "\(p.dir)/traffic-\(UUID().uuidString.prefix(6)).yaml"
         let indented = spec.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n")
         // A TrafficPolicy needs its Service declared: both go in one apply.
-        try """
-        apiVersion: meshwork.dev/v1
-        kind: Service
-        metadata: {name: \(service)}
-        spec: {protocol: \(`protocol`)}
-        ---
-        apiVersion: meshwork.dev/v1
-        kind: TrafficPolicy
-        metadata: {name: \(service)}
-        spec:
-          service: \(service)
-        \(indented)
+        try apply(
+            """
+            apiVersion: meshwork.dev/v1
+            kind: Service
+            metadata: {name: \(service)}
+            spec: {protocol: \(`protocol`)}
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: \(service)}
+            spec:
+              service: \(service)
+            \(indented)
 
-        """.write(toFile: file, atomically: true, encoding: .utf8)
+            """, waitFor: callers, running: "TrafficPolicy/\(service)")
+    }
+
+    /// Applies `yaml` (`meshctl apply --wait`), then waits until each of `sidecars` runs that version with the
+    /// document `running` (e.g. `TrafficPolicy/orders`) in its slice. Returns the version.
+    @discardableResult
+    func apply(_ yaml: String, waitFor sidecars: [Sidecar], running document: String) throws -> Int {
+        let file = "\(p.dir)/policy-\(UUID().uuidString.prefix(6)).yaml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         let r = try p.run("meshctl", ["apply", "-f", file, "--wait", "--timeout", "30s"], env: meshctlEnv, timeout: 60)
         guard r.status == 0 else { throw TestFailure("apply failed: \(r.output)") }
         guard let version = r.output.firstMatch(of: /version (\d+)/).flatMap({ Int($0.1) }) else {
             throw TestFailure("no version in: \(r.output)")
         }
-        // Then each caller runs that version with the service's TrafficPolicy in it.
-        for caller in callers {
+        for sidecar in sidecars {
             let deadline = Date().addingTimeInterval(20)
             while true {
-                let policy = try config(caller)["policy"] as? [String: Any]
+                let policy = try config(sidecar)["policy"] as? [String: Any]
                 if (policy?["version"] as? Int ?? 0) >= version,
-                    (policy?["documents"] as? [String] ?? []).contains("TrafficPolicy/\(service)")
+                    (policy?["documents"] as? [String] ?? []).contains(document)
                 {
                     break
                 }
-                guard Date() < deadline else { throw TestFailure("\(caller.log) never ran version \(version)") }
+                guard Date() < deadline else { throw TestFailure("\(sidecar.log) never ran version \(version)") }
                 usleep(100_000)
             }
         }
+        return version
     }
 
     /// `Fixtures/paced_client.py` through `proxy` (a sidecar's outbound listener): its JSON report.

@@ -21,3 +21,11 @@ final class LockedLines: @unchecked Sendable {
     var all: [String] { lock.withLock { lines } }
     func append(_ line: String) { lock.withLock { lines.append(line) } }
 }
+
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func get() -> Value { lock.withLock { value } }
+    func set(_ newValue: Value) { lock.withLock { value = newValue } }
+}

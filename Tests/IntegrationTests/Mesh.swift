@@ -32,7 +32,8 @@ final class Mesh: @unchecked Sendable {
         var arguments: [String] = []
     }
 
-    /// Starts a sidecar for `service` with a fresh token; waits until it is registered.
+    /// Starts a sidecar for `service` with a fresh token; waits until it is registered. Its inbound listens on a
+    /// port of its choosing unless `extra` gives `--inbound`.
     func sidecar(_ service: String, app: Int, extra: [String] = []) throws -> Sidecar {
         let tokenFile = "\(p.dir)/\(service)-\(UUID().uuidString.prefix(4)).token"
         try MeshProcesses.writeSecret(try token(service), to: tokenFile)
@@ -41,8 +42,8 @@ final class Mesh: @unchecked Sendable {
         let arguments =
             [
                 "--service", service, "--control", control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
-                "--data-dir", data, "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-            ] + extra
+                "--data-dir", data, "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+            ] + (extra.contains("--inbound") ? [] : ["--inbound", "127.0.0.1:0"]) + extra
         let process = try p.start("mesh-sidecar", arguments, log: log)
         let sidecar = Sidecar(
             inbound: try p.field(log, "inbound"), outbound: try p.field(log, "outbound"),

@@ -111,8 +111,8 @@ import Testing
             .0
         #expect(
             set.slice(for: "orders", destinations: []).map(\.key.description) == [
-                "Service/orders", "AuthorizationPolicy/a",
-            ])
+                "Service/orders", "TrafficPolicy/t", "AuthorizationPolicy/a",
+            ], "its own TrafficPolicy too: the rate limits its sidecar applies")
         #expect(
             set.slice(for: "frontend", destinations: ["orders"]).map(\.key.description)
                 == ["Service/frontend", "Service/orders", "TrafficPolicy/t"])

@@ -151,6 +151,55 @@ import Testing
                 """)
     }
 
+    @Test func routesFaultsAndRateLimitsAreCheckedWithTheirPositions() throws {
+        let bad = """
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: t}
+            spec:
+              service: orders
+              routes:
+                - match: {headers: {X-Canary: "true"}}
+                  subset: v2
+                - match: {paths: [/a]}
+                - fault: {abort: {percent: 50}, delay: {fixed: 0ms, percent: 10}}
+              rateLimit:
+                perIdentity: {requestsPerSecond: 0}
+                overrides:
+                  - {from: [frontend], requestsPerSecond: 5, burst: -1}
+            """
+        guard case .failure(let errors) = PolicyLoader.load(yaml: bad, file: "t.yaml") else {
+            Issue.record("bad routes accepted")
+            return
+        }
+        #expect(
+            errors.description == """
+                t.yaml:7:24: spec.routes[0].match.headers: header name "X-Canary" must be lower case, without ":" or spaces
+                t.yaml:9:7: spec.routes[1]: does nothing: give it a subset, a fault or both
+                t.yaml:10:22: spec.routes[2].fault.abort: needs httpStatus (400...599), grpcStatus (1...16) or both
+                t.yaml:10:52: spec.routes[2].fault.delay.fixed: must be between 1ms and 1h (got 0ms)
+                t.yaml:12:38: spec.rateLimit.perIdentity.requestsPerSecond: must be an integer in 1...10000000 (got 0)
+                t.yaml:14:57: spec.rateLimit.overrides[0].burst: must be an integer in 1...10000000 (got -1)
+                """)
+        // A route's subset and an override's caller are references like any other.
+        let dangling = """
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: orders}
+            spec:
+              service: orders
+              routes: [{match: {paths: [/x]}, subset: v3}]
+              rateLimit: {overrides: [{from: [ghost], requestsPerSecond: 1}]}
+            """
+        guard case .failure(let refs) = apply(Self.services + "\n" + dangling) else {
+            Issue.record("dangling route subset accepted")
+            return
+        }
+        #expect(refs.description.contains("spec.routes[0].subset: Service orders has no subset \"v3\""))
+        #expect(refs.description.contains("spec.rateLimit.overrides[0].from[0]: service \"ghost\" is not defined"))
+    }
+
     @Test func aValidSetAppliesAndRoundTripsThroughCanonicalJSON() throws {
         let policies = """
             ---

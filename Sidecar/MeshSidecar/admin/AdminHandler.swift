@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Loopback admin endpoints: `/live`, `/ready` (certificate in hand, listeners up, registered),
+/// Loopback admin endpoints: `/live`, `/ready` (certificate in hand, listeners up, registered, and not refusing
+/// inbound requests for want of a policy),
 /// `/certs` (identity, serial, validity, seconds to renewal and expiry).
 final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
@@ -15,12 +16,15 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
     let ready: NIOLockedValueBox<Bool>
     let metrics: SidecarMetrics
     let describe: @Sendable () -> String
+    /// True while the sidecar fails closed (it ran an AuthorizationPolicy and has none now).
+    let policyUnavailable: @Sendable () -> Bool
     private var head: HTTPRequestHead?
 
     init(
         tls: TLSState, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
-        describe: @escaping @Sendable () -> String
+        describe: @escaping @Sendable () -> String, policyUnavailable: @escaping @Sendable () -> Bool = { false }
     ) {
+        self.policyUnavailable = policyUnavailable
         self.tls = tls
         self.ready = ready
         self.metrics = metrics
@@ -53,13 +57,21 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         let path = String(head.uri.prefix { $0 != "?" })
         switch path {
         case "/metrics":
+            metrics.access.policyUnavailable.set(Int64(policyUnavailable() ? 1 : 0))
             return (
                 .ok, String(decoding: metrics.render(identityNotAfter: tls.current.identity.notAfter), as: UTF8.self)
             )
         case "/config": return (.ok, describe())
         case "/loglevel": return logLevel(head)
         case "/live": return (.ok, "live\n")
-        case "/ready": return ready.withLockedValue { $0 } ? (.ok, "ready\n") : (.serviceUnavailable, "not ready\n")
+        case "/ready":
+            if policyUnavailable() {
+                return (
+                    .serviceUnavailable,
+                    "not ready: policy unavailable (this sidecar ran an AuthorizationPolicy and cannot load one; inbound requests are refused with 503 policy_unavailable until the control plane sends a policy)\n"
+                )
+            }
+            return ready.withLockedValue { $0 } ? (.ok, "ready\n") : (.serviceUnavailable, "not ready\n")
         case "/certs":
             let s = tls.current
             let id = s.identity

@@ -1,6 +1,7 @@
 import Foundation
 import MeshCore
 import MeshFrontDoor
+import MeshPolicy
 import NIOConcurrencyHelpers
 import Prometheus
 
@@ -28,6 +29,7 @@ final class SidecarMetrics: Sendable {
     private let frontDoorClosed: [ListenerKind: [FrontDoorEvent: Counter]]
     private let listenerConnections: [ListenerKind: Gauge]
     private let resilience: ResilienceMetrics
+    let access: AccessMetrics
     private let gateList = NIOLockedValueBox<[ConnectionGate]>([])
     /// Every listener's front door.
     var gates: [ConnectionGate] { gateList.withLockedValue { $0 } }
@@ -78,6 +80,7 @@ final class SidecarMetrics: Sendable {
                 return (direction, (make("upstream"), make("downstream")))
             })
         resilience = ResilienceMetrics(registry)
+        access = AccessMetrics(registry)
         self.requests = requests
         self.latency = latency
         self.proxyErrors = proxyErrors
@@ -160,6 +163,11 @@ final class SidecarMetrics: Sendable {
 
     /// One more retry sent.
     func retried(_ direction: Direction) { resilience.retries[direction]!.increment() }
+
+    /// One authorization decision (a request or a TCP connection).
+    func authorized(_ decision: AccessMetrics.Decision, mode: AuthorizationPolicy.Mode) {
+        access.decisions[mode]![decision]!.increment()
+    }
 
     /// An endpoint of a destination was ejected by outlier detection.
     func ejected() { resilience.ejections.increment() }

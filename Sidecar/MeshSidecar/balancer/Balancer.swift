@@ -18,7 +18,6 @@ final class Balancer: @unchecked Sendable {
     private var revision: UInt64?
     private var ejectedCount = 0
     private var next = 0
-    private var random = SystemRandomNumberGenerator()
     /// The policy of the latest pick (the one failures are judged by).
     private var policy = DestinationPolicy.defaults
     var budget: RetryBudget
@@ -28,6 +27,10 @@ final class Balancer: @unchecked Sendable {
     let loops: Int
     /// Called with each ejection (endpoint, for how long).
     var onEjection: ((HostPort, TimeAmount) -> Void)?
+    /// Each subset's members at the revision they were computed for (see `members(of:in:)`).
+    var subsetMembers: [String: (revision: UInt64, labels: [String: String], endpoints: [DiscoveredEndpoint])] = [:]
+    /// Uniform numbers for splits and fault chances (and P2C): one generator per destination and loop.
+    var random = SystemRandomNumberGenerator()
 
     struct EndpointState {
         var inFlight = 0
@@ -55,14 +58,15 @@ final class Balancer: @unchecked Sendable {
 
     func exchangeEnded() { activeRequests = max(0, activeRequests - 1) }
 
-    /// The endpoint for one try of a request, from a non-empty list, with the policy of this request.
-    /// `excluding`: the endpoints earlier tries failed on, avoided while there is another. `tracked` picks are
-    /// counted in flight until their try's report arrives (an opaque TCP relay reports nothing yet).
+    /// The endpoint for one try of a request, from a non-empty list (of `subset`'s members, when given), with
+    /// the policy of this request. `excluding`: the endpoints earlier tries failed on, avoided while there is
+    /// another. `tracked` picks are counted in flight until their try's report arrives (an opaque TCP relay
+    /// reports nothing yet).
     func pick(
-        _ snapshot: DiscoveredService, policy: DestinationPolicy, excluding: [HostPort] = [], tracked: Bool = true,
-        at now: NIODeadline = .now()
+        _ snapshot: DiscoveredService, policy: DestinationPolicy, subset: SubsetSelector? = nil,
+        excluding: [HostPort] = [], tracked: Bool = true, at now: NIODeadline = .now()
     ) -> DiscoveredEndpoint {
-        let all = snapshot.endpoints
+        let all = subset.map { members(of: $0, in: snapshot) } ?? snapshot.endpoints
         precondition(!all.isEmpty, "pick from no endpoints")
         adopt(policy)
         if revision != snapshot.revision { prune(snapshot) }

@@ -35,19 +35,22 @@ public struct SidecarConfiguration: Sendable {
     public var appProtocol = AppProtocol.http
     /// Checked before every lease renewal; a failing app is not served to callers.
     public var healthCheck = AppHealthCheck.tcp
+    /// Instance labels registered with discovery (`--label KEY=VALUE`), which a Service's subsets select by.
+    public var labels: [String: String] = [:]
     /// Standalone mode's policy (`--policy FILE`): YAML documents as `meshctl validate` reads them, validated here.
     public var policy: [PolicyDocument] = []
 
     static let flags = Set([
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
         "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout", "health-check",
-        "policy",
+        "policy", "label",
     ]).union(ListenerLimits.flags)
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
     public init(arguments: [String], environment: [String: String]) throws(MeshError) {
         let f = try CommandLineFlags(
-            arguments: arguments, environment: environment, known: Self.flags, repeatable: ["upstream", "endpoint"])
+            arguments: arguments, environment: environment, known: Self.flags,
+            repeatable: ["upstream", "endpoint", "label"])
         service = try f.parse("service", try f.required("service", "the name of the service this sidecar fronts")) {
             v throws(MeshError) in try ServiceName(v)
         }
@@ -97,6 +100,19 @@ public struct SidecarConfiguration: Sendable {
             }
             policy = try Self.readPolicy(file)
         }
+        for spec in f.strings("label") {
+            let (key, value) = try f.parse("label", spec) { v throws(MeshError) in try Self.label(v) }
+            guard labels.updateValue(value, forKey: key) == nil else {
+                throw MeshError(
+                    .invalidConfiguration, "\(f.source(of: "label")) \"\(spec)\": label \(key) is given twice")
+            }
+        }
+        if labels.count > 15 {
+            throw MeshError(
+                .invalidConfiguration,
+                "\(f.source(of: "label")): \(labels.count) labels; an instance registers at most 15 (and the mesh's own)"
+            )
+        }
         for spec in f.strings("upstream") {
             upstreams.append(
                 try f.parse("upstream", spec) { v throws(MeshError) in
@@ -109,6 +125,33 @@ public struct SidecarConfiguration: Sendable {
                     )
                 })
         }
+    }
+
+    /// One `KEY=VALUE` instance label: keys as Kubernetes label keys (an optional DNS prefix and `/`, then up to
+    /// 63 of letters, digits, `-`, `_`, `.`), values up to 63 of the same; `meshwork.dev/` keys are the mesh's own.
+    static func label(_ text: String) throws(MeshError) -> (String, String) {
+        guard let eq = text.firstIndex(of: "=") else {
+            throw MeshError(.invalidConfiguration, "must be KEY=VALUE, e.g. version=v2")
+        }
+        let key = String(text[..<eq])
+        let value = String(text[text.index(after: eq)...])
+        func isName(_ s: Substring, max: Int) -> Bool {
+            !s.isEmpty && s.count <= max
+                && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        }
+        let name = key.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard key.utf8.count <= 128, name.allSatisfy({ isName($0, max: name.count == 2 && $0 == name[0] ? 253 : 63) }),
+            value.isEmpty || isName(value[...], max: 63)
+        else {
+            throw MeshError(
+                .invalidConfiguration,
+                "label \"\(key)\" = \"\(value)\": keys and values are letters, digits, -, _ and . (at most 63; a key may have a DNS prefix/, 128 in all)"
+            )
+        }
+        guard !key.hasPrefix("meshwork.dev/") else {
+            throw MeshError(.invalidConfiguration, "label keys under meshwork.dev/ are set by the mesh itself")
+        }
+        return (key, value)
     }
 
     /// The documents of a policy file, every problem reported as `file:line:column: key.path: message`.

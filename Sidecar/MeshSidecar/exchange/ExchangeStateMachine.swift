@@ -168,8 +168,9 @@ struct ExchangeStateMachine {
         let close = closesAfter(e)
         let response = ProxyErrorResponse.make(
             error, requestHeaders: e.request.headers, version: e.request.version, close: close,
-            unprocessed: direction == .inbound && !e.wrote && error.isConnectFailure)
-        let status = Int(ProxyErrorResponse.status(for: error.cause).code)
+            unprocessed: direction == .inbound && !e.wrote
+                && (error.isConnectFailure || error.cause == .policyUnavailable))
+        let status = Int(ProxyErrorResponse.status(for: error).code)
         var completion = e.completion(.failed(error.cause, status: status), direction, at: now)
         completion.timeout = error.timeout
         let finish = Finish(

@@ -30,7 +30,9 @@ enum InboundProxy {
             // idle timeout
             try ops.addHandler(guardHandler)
             if appProtocol == .tcp {
-                // opaque TCP: once the peer is verified, relay bytes to the app as they come
+                // access: once the peer is verified, its service must be allowed to connect (else closed here)
+                try ops.addHandler(TCPAuthorizationHandler(router: router))
+                // opaque TCP: relay bytes to the app as they come
                 let app = EndpointTarget(address: router.app, identity: nil)
                 try ops.addHandler(
                     TCPRelayHandler(start: .afterTLSHandshake, logger: logger) { loop in
@@ -43,8 +45,8 @@ enum InboundProxy {
                 ApplicationProtocolNegotiationHandler { result, channel in
                     // peer identity: read from the verified chain once per connection, stamped on each request
                     let connectionRouter = router.forConnection(channel)
-                    // authorization: the seat for AuthorizationPolicy (enforced with the next issue), then app:
-                    // one exchange at a time per connection or stream, over the loop's pool of app connections
+                    // access and rate limits per request (the router's), then app: one exchange at a time per
+                    // connection or stream, over the loop's pool of app connections
                     let forwarder: HTTPServerSetup.Forwarder = { channel, downstream in
                         HTTPForwardingHandler(
                             router: connectionRouter, pool: pools[channel.eventLoop], direction: .inbound,

@@ -1,3 +1,4 @@
+import Logging
 import MeshCore
 import MeshIdentity
 import NIOCore
@@ -5,15 +6,32 @@ import NIOHTTP1
 import NIOSSL
 import X509
 
-/// Inbound: every request goes to the local app, carrying the caller's verified SPIFFE ID in
-/// `x-mesh-peer-identity` (any value the caller sent is replaced, so the app can trust it).
+/// Inbound routing, one step per stack layer: identity (the caller's verified SPIFFE ID, read once per
+/// connection) → access (the service's AuthorizationPolicy, or refusal while the sidecar fails closed) → rate
+/// limits → the local app, with the caller's identity in `x-mesh-peer-identity` (any value the caller sent is
+/// replaced, so the app can trust it). A refused request never reaches the app.
 struct InboundRouter: RequestRouter {
     static let peerIdentityHeader = "x-mesh-peer-identity"
     let app: HostPort
+    let policy: SidecarPolicy
+    let rateLimiters: PerEventLoop<RateLimiter>
+    let metrics: SidecarMetrics
+    let logger: Logger
     /// The verified caller's SPIFFE ID for one connection (see `forConnection`); nil when it has none.
     private(set) var peerIdentity: String?
+    /// The calling service, when the identity is a workload's.
+    private(set) var peerService: String?
 
-    init(app: HostPort) { self.app = app }
+    init(
+        app: HostPort, policy: SidecarPolicy, rateLimiters: PerEventLoop<RateLimiter>, metrics: SidecarMetrics,
+        logger: Logger
+    ) {
+        self.app = app
+        self.policy = policy
+        self.rateLimiters = rateLimiters
+        self.metrics = metrics
+        self.logger = logger
+    }
 
     /// This router for one connection whose TLS handshake has completed: the caller's identity is read from
     /// the validated chain once, not per request (an HTTP/2 connection's streams share it).
@@ -23,11 +41,28 @@ struct InboundRouter: RequestRouter {
             let der = try? chain.leaf.toDERBytes(), let id = try? Certificate(derEncoded: der).spiffeID()
         {
             router.peerIdentity = id.uri
+            router.peerService = id.service?.value
         }
         return router
     }
 
     func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
+        let inbound = policy.snapshot.inbound
+        // access: who may call which route
+        if let refusal = admit(head, inbound.access) { return .failed(refusal) }
+        // rate limits: the caller's own and the service's total
+        if let limits = inbound.rateLimits,
+            case .limited(let limit, let wait) = rateLimiters[channel.eventLoop].admit(
+                caller: peerService, rules: limits, at: .now())
+        {
+            metrics.access.rateLimited[limit]!.increment()
+            var error = ProxyError(
+                .rateLimited,
+                "\(peerService.map { "service \($0)" } ?? "this caller") is over the \(limit == "total" ? "service's total" : "per-identity") rate limit of \(inbound.service)"
+            )
+            error.retryAfter = wait
+            return .failed(error)
+        }
         var head = head
         head.headers.remove(name: Self.peerIdentityHeader)
         if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
@@ -38,6 +73,37 @@ struct InboundRouter: RequestRouter {
             RoutedRequest(
                 head: head, endpoint: EndpointTarget(address: app, identity: nil), plan: plan,
                 idleTimeout: Self.idleTimeout))
+    }
+
+    /// nil when the request may go on; else the refusal. Audit mode counts and logs what it would refuse.
+    private func admit(_ head: HTTPRequestHead, _ access: InboundPolicy.Access) -> ProxyError? {
+        switch access {
+        case .open:
+            return nil
+        case .unavailable:
+            metrics.authorized(.deny, mode: .enforce)
+            return ProxyError(
+                .policyUnavailable,
+                "this sidecar enforces an AuthorizationPolicy and has not loaded one yet; it refuses requests until the control plane sends its policy"
+            )
+        case .authorized(let authorizer):
+            let decision = authorizer.decide(
+                caller: peerService, method: head.method.rawValue, path: head.uri,
+                header: { head.headers.first(name: $0) })
+            guard case .deny(let why) = decision else {
+                metrics.authorized(.allow, mode: authorizer.mode)
+                return nil
+            }
+            metrics.authorized(.deny, mode: authorizer.mode)
+            if authorizer.mode == .audit {
+                logger.notice(
+                    "authorization (audit mode) would deny; let through",
+                    metadata: ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"])
+                return nil
+            }
+            logger.info("authorization denied", metadata: ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"])
+            return ProxyError(.authzDenied, why)
+        }
     }
 
     /// The inbound side's stream idle timeout (the caller's policy governs the caller's side).

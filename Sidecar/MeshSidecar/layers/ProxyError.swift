@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A failure the sidecar itself generates on a request. The cause is the stable name users see in
 /// `x-mesh-error`; `ProxyErrorResponse` decides everything else a client sees.
 struct ProxyError: Error, Sendable, CustomStringConvertible {
@@ -17,6 +19,10 @@ struct ProxyError: Error, Sendable, CustomStringConvertible {
         case unsupportedRequest = "unsupported_request"
         case headerTooLarge = "header_too_large"
         case malformedRequest = "malformed_request"
+        case authzDenied = "authz_denied"
+        case rateLimited = "rate_limited"
+        case faultInjected = "fault_injected"
+        case policyUnavailable = "policy_unavailable"
 
         /// Failures to reach an endpoint at all: the request cannot have reached its app, so it may be tried
         /// elsewhere whatever its method.
@@ -42,6 +48,11 @@ struct ProxyError: Error, Sendable, CustomStringConvertible {
     let cause: Cause
     let detail: String
     let timeout: Timeout?
+    /// The statuses a policy chose (an injected abort's), instead of the cause's own.
+    var httpStatus: Int?
+    var grpcStatus: Int?
+    /// For `rate_limited`: when a request would be admitted again (`retry-after`, whole seconds rounded up).
+    var retryAfter: TimeAmount?
 
     init(_ cause: Cause, _ detail: String, timeout: Timeout? = nil) {
         self.cause = cause

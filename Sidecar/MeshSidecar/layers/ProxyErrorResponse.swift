@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// The one place that decides what a client sees for each proxy failure: HTTP status, `x-mesh-error`,
@@ -6,8 +7,10 @@ enum ProxyErrorResponse {
     static func status(for cause: ProxyError.Cause) -> HTTPResponseStatus {
         switch cause {
         case .noEndpoints, .unknownService, .discoveryUnavailable, .retriesExhausted, .retryBudgetExhausted,
-            .circuitOpen:
+            .circuitOpen, .policyUnavailable, .faultInjected:
             .serviceUnavailable
+        case .authzDenied: .forbidden
+        case .rateLimited: .tooManyRequests
         case .timeout: .gatewayTimeout
         case .connectFailed, .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .upstreamReset: .badGateway
         case .invalidAuthority, .unsupportedRequest, .malformedRequest: .badRequest
@@ -15,13 +18,20 @@ enum ProxyErrorResponse {
         }
     }
 
+    /// The status for one failure: a policy's choice (an injected abort) or the cause's.
+    static func status(for error: ProxyError) -> HTTPResponseStatus {
+        error.httpStatus.map { HTTPResponseStatus(statusCode: $0) } ?? status(for: error.cause)
+    }
+
     /// gRPC status codes: UNAVAILABLE (14) where a retry elsewhere may work, DEADLINE_EXCEEDED (4) for timeouts,
-    /// INTERNAL (13) otherwise.
+    /// PERMISSION_DENIED (7) and RESOURCE_EXHAUSTED (8) for authorization and rate limits, INTERNAL (13) otherwise.
     static func grpcStatus(for cause: ProxyError.Cause) -> Int {
         switch cause {
         case .timeout: 4
+        case .authzDenied: 7
+        case .rateLimited: 8
         case .noEndpoints, .unknownService, .discoveryUnavailable, .connectFailed, .upstreamReset, .retriesExhausted,
-            .retryBudgetExhausted, .circuitOpen:
+            .retryBudgetExhausted, .circuitOpen, .policyUnavailable, .faultInjected:
             14
         case .tlsPeerIdentityMismatch, .tlsHandshakeFailed, .invalidAuthority, .unsupportedRequest, .headerTooLarge,
             .malformedRequest:
@@ -52,10 +62,14 @@ enum ProxyErrorResponse {
         headers.add(name: "x-mesh-error", value: error.cause.rawValue)
         if unprocessed { headers.add(name: unprocessedHeader, value: "true") }
         if close { headers.add(name: "connection", value: "close") }
+        if let wait = error.retryAfter {
+            let seconds = max(1, (wait.nanoseconds + 999_999_999) / 1_000_000_000)
+            headers.add(name: "retry-after", value: String(seconds))
+        }
         if requestHeaders.first(name: "content-type")?.hasPrefix("application/grpc") == true {
             headers.add(name: "content-type", value: "application/grpc")
             let trailers: HTTPHeaders = [
-                "grpc-status": String(grpcStatus(for: error.cause)),
+                "grpc-status": String(error.grpcStatus ?? grpcStatus(for: error.cause)),
                 "grpc-message": percentEncoded("meshwork: \(error.cause.rawValue): \(error.detail)"),
             ]
             return Response(
@@ -66,7 +80,7 @@ enum ProxyErrorResponse {
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(body.utf8.count))
         return Response(
-            head: HTTPResponseHead(version: version, status: status(for: error.cause), headers: headers), body: body,
+            head: HTTPResponseHead(version: version, status: status(for: error), headers: headers), body: body,
             detail: error.detail)
     }
 

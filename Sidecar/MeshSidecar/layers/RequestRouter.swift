@@ -10,6 +10,8 @@ struct RoutedRequest: Sendable {
     var balancer: Balancer?
     /// The destination's policy as compiled for this version.
     var policy: DestinationPolicy?
+    /// The subset the route or the split chose: retries stay in it.
+    var subset: SubsetSelector?
     var plan = ExchangePlan.none
     /// No byte either way on the exchange for this long ends it.
     var idleTimeout: TimeAmount

@@ -29,7 +29,8 @@ enum OutboundProxy {
         _ address: HostPort, fixedService: ServiceName? = nil, gate: ConnectionGate, _ parts: OutboundParts
     ) async throws -> any Channel {
         let router = OutboundRouter(
-            cache: parts.cache, balancers: parts.balancers, policy: parts.policy, fixedService: fixedService)
+            cache: parts.cache, balancers: parts.balancers, policy: parts.policy, fixedService: fixedService,
+            metrics: parts.metrics)
         // accept → front door: a slot under the cap, closed if no byte arrives in time or none flows for the idle
         // timeout (plaintext: the guard goes first), then per connection:
         return try await Listener.bind(address, group: parts.http1Pools.group, gate: gate, drain: parts.drain) {

@@ -10,6 +10,10 @@ import NIOConcurrencyHelpers
 /// or kind this sidecar does not understand refuses the version instead of being silently dropped), compiled,
 /// written to `DATA/policy.json` (0600, atomic) and only then acknowledged. A version it cannot apply is refused
 /// with the reason and the last good one stays in force.
+///
+/// Fail closed: while a version with an AuthorizationPolicy for this service is in force, the marker file
+/// `DATA/authorization.required` exists. A sidecar that starts with the marker but without a policy file it can
+/// read refuses every inbound request (503 `policy_unavailable`) until a version arrives.
 final class SidecarPolicy: Sendable {
     struct Current: Sendable, Equatable {
         var version: UInt64 = 0
@@ -23,6 +27,7 @@ final class SidecarPolicy: Sendable {
 
     private let state: NIOLockedValueBox<State>
     private let path: String?
+    private let marker: String?
     let service: ServiceName
     let appProtocol: AppProtocol
 
@@ -35,13 +40,18 @@ final class SidecarPolicy: Sendable {
         self.path = path
         self.service = service
         self.appProtocol = appProtocol
+        marker = path.map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent(Self.markerName).path
+        }
         var state = State(current: Current(), snapshot: .empty(for: service))
+        var loaded = false
         if let path, let bytes = try? SecureFiles.read(path) {
             if let file = try? JSONDecoder().decode(File.self, from: Data(bytes)),
                 let snapshot = try? PolicySnapshot.compile(
                     version: file.version, documents: file.documents, for: service)
             {
                 state = State(current: Current(version: file.version, documents: file.documents), snapshot: snapshot)
+                loaded = true
                 logger.notice(
                     "last known good policy loaded", metadata: ["version": "\(file.version)", "file": "\(path)"])
             } else {
@@ -50,10 +60,21 @@ final class SidecarPolicy: Sendable {
                     metadata: ["file": "\(path)"])
             }
         }
+        if !loaded, let marker, FileManager.default.fileExists(atPath: marker) {
+            state.snapshot = .empty(for: service, failClosed: true)
+            logger.error(
+                "this sidecar ran an AuthorizationPolicy and cannot load one: refusing inbound requests (503 policy_unavailable) until the control plane sends a policy",
+                metadata: ["file": "\(path ?? "")", "marker": "\(marker)"])
+        }
         self.state = NIOLockedValueBox(state)
     }
 
+    static let markerName = "authorization.required"
+
     var current: Current { state.withLockedValue { $0.current } }
+
+    /// True while inbound requests are refused for want of a policy (fail closed).
+    var unavailable: Bool { snapshot.inbound.access == .unavailable }
 
     /// The compiled policy the data path reads (one lock to take the reference, once per request).
     var snapshot: PolicySnapshot { state.withLockedValue { $0.snapshot } }
@@ -88,10 +109,16 @@ final class SidecarPolicy: Sendable {
         } catch {
             return "version \(version): \(error.message)"
         }
-        if let path {
+        if let path, let marker {
+            // The marker goes first and comes off last, so no crash leaves authorization without it.
+            let authorizes = snapshot.inbound.authorizes
             do {
+                if authorizes { try SecureFiles.write(Array("\(version)\n".utf8), to: marker) }
                 let data = try JSONEncoder().encode(File(version: version, documents: documents))
                 try SecureFiles.write(Array(data), to: path)
+                if !authorizes, FileManager.default.fileExists(atPath: marker) {
+                    try FileManager.default.removeItem(atPath: marker)
+                }
             } catch {
                 return "version \(version): cannot persist it to \(path) (\(error))"
             }
@@ -102,8 +129,24 @@ final class SidecarPolicy: Sendable {
         return nil
     }
 
-    /// What this sidecar cannot do as told: its own Service declaring another protocol than it runs.
+    /// What this sidecar cannot do as told: its own Service declaring another protocol than it runs; routes or
+    /// rate limits (which judge HTTP requests) for its service when it relays opaque TCP.
     private func conflict(in documents: [PolicyDocument]) -> String? {
+        if appProtocol == .tcp {
+            for document in documents {
+                switch document {
+                case .authorization(let a) where a.spec.service == service.value:
+                    if let index = a.spec.rules.firstIndex(where: { !$0.to.isEmpty }) {
+                        return
+                            "AuthorizationPolicy/\(a.name) spec.rules[\(index)].to names routes, but this sidecar relays opaque TCP (--protocol tcp) and can only judge callers per connection; remove the routes"
+                    }
+                case .traffic(let t) where t.spec.service == service.value && t.spec.rateLimit != nil:
+                    return
+                        "TrafficPolicy/\(t.name) spec.rateLimit counts HTTP requests, but this sidecar relays opaque TCP (--protocol tcp); remove it"
+                default: break
+                }
+            }
+        }
         for case .service(let declared) in documents where declared.name == service {
             let expected: AppProtocol =
                 switch declared.spec.protocol {

@@ -1,0 +1,79 @@
+import MeshCore
+import MeshPolicy
+
+/// One service's AuthorizationPolicy, compiled for the inbound side: who may call which route. A rule allows
+/// the callers it lists on the routes it lists (no routes: every route). A request no rule allows is refused
+/// if some rule covers its route (the route is restricted to that rule's callers) or if the policy's default
+/// is `deny`; otherwise (`default: allow`, a route no rule mentions) it passes. `mode: audit` decides the same
+/// way but lets everything through, counting and logging what it would have refused.
+struct Authorizer: Sendable, Equatable {
+    enum Decision: Equatable, Sendable {
+        case allow
+        /// Refused: why, for the log and the response body (never the app).
+        case deny(String)
+    }
+
+    let mode: AuthorizationPolicy.Mode
+    let defaultAction: AuthorizationPolicy.Default
+    private let rules: [Rule]
+
+    private struct Rule: Equatable, Sendable {
+        /// nil: any workload of the trust domain (`*`).
+        let callers: Set<String>?
+        let routes: [RouteMatch]
+
+        func allows(_ caller: String?) -> Bool {
+            guard let callers else { return true }
+            return caller.map(callers.contains) ?? false
+        }
+
+        func covers(method: String, path: String, header: (String) -> String?) -> Bool {
+            routes.isEmpty || routes.contains { $0.matches(method: method, path: path, header: header) }
+        }
+    }
+
+    init(_ spec: AuthorizationPolicy.Spec) {
+        mode = spec.mode
+        defaultAction = spec.default
+        rules = spec.rules.map { rule in
+            Rule(callers: rule.from.contains("*") ? nil : Set(rule.from), routes: rule.to)
+        }
+    }
+
+    /// Whether rules name routes: then they need HTTP requests to be judged (a TCP service cannot apply them).
+    var namesRoutes: Bool { rules.contains { !$0.routes.isEmpty } }
+
+    /// The decision for one request from `caller` (the service of the verified peer identity; nil when the
+    /// identity is not a workload's).
+    func decide(caller: String?, method: String, path: String, header: (String) -> String? = { _ in nil })
+        -> Decision
+    {
+        var covered = false
+        for rule in rules where rule.covers(method: method, path: path, header: header) {
+            if rule.allows(caller) { return .allow }
+            covered = true
+        }
+        let who = caller.map { "service \($0)" } ?? "a caller without a workload identity"
+        if covered { return .deny("\(who) is not allowed to call \(method) \(Self.bare(path))") }
+        if defaultAction == .deny {
+            return .deny("no rule allows \(who) to call \(method) \(Self.bare(path)) (default: deny)")
+        }
+        return .allow
+    }
+
+    /// The decision for a TCP connection: only rules without routes apply.
+    func decideConnection(caller: String?) -> Decision {
+        var covered = false
+        for rule in rules where rule.routes.isEmpty {
+            if rule.allows(caller) { return .allow }
+            covered = true
+        }
+        let who = caller.map { "service \($0)" } ?? "a caller without a workload identity"
+        if covered || defaultAction == .deny { return .deny("no rule allows \(who) to connect") }
+        return .allow
+    }
+
+    private static func bare(_ path: String) -> Substring {
+        path.firstIndex(of: "?").map { path[..<$0] } ?? path[...]
+    }
+}
