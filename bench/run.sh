@@ -9,7 +9,8 @@
 #             connections is "the Envoy comparison");
 #   nginx     nginx (1 worker each), HTTP/1.1 keep-alive between them: the cheapest reference (CA check only).
 # Then syscalls per request per proxy (strace -c), allocations per request (heaptrack, Meshwork and nginx;
-# bench/profile.sh), the outage amplification (bench/resilience.sh), optionally instructions per request (callgrind; note: Debian 12's valgrind 3.19 gives up on the Swift release binary's
+# bench/profile.sh), the outage amplification (bench/resilience.sh), what authorization and rate limits cost
+# (bench/access.sh), optionally instructions per request (callgrind; note: Debian 12's valgrind 3.19 gives up on the Swift release binary's
 # DWARF 5 debug info, seen 2026-11-29, so the Meshwork rows then say "no number"), and the control plane at scale.
 # Writes BENCHMARKS.md (and the raw numbers to .build-bench/results.jsonl). Bounded: every load stops by itself.
 #
@@ -94,11 +95,12 @@ wait_port $APP
 # by the throwaway pairs of the profiling steps; PAIR_SRV/PAIR_CLI are then the PIDs started.
 declare -A TARGET=([direct]=127.0.0.1:$APP) H2TARGET=([direct]=127.0.0.1:$APP2) SRV=() CLI=()
 WRAP_SERVER=""; WRAP_CALLER=""
-start_meshwork() { # TAG [caller's --policy FILE] -> PAIR_SRV PAIR_CLI PAIR_URL (PAIR_APP: another backend port)
+start_meshwork() { # TAG [caller's --policy FILE] -> PAIR_SRV PAIR_CLI PAIR_URL (PAIR_APP: another backend port;
+  #                  SERVER_POLICY: the callee's --policy FILE)
   local in bind; in=$(port); bind=$(port)
   $WRAP_SERVER "$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:${PAIR_APP:-$APP} --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
-    --drain-timeout 2s >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
+    --drain-timeout 2s ${SERVER_POLICY:+--policy "$SERVER_POLICY"} >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
   $WRAP_CALLER "$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
     --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind ${2:+--policy "$2"} >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
@@ -193,6 +195,7 @@ done
 
 . bench/profile.sh      # allocations (heaptrack) and instructions (callgrind) per request
 . bench/resilience.sh   # outage amplification: Meshwork's retries within a budget vs Envoy's
+. bench/access.sh       # authorization and rate limits: the meshwork-access pair against meshwork-bare
 
 if [ "$SKIP_MESHWORK" != 1 ]; then
 echo "== control plane at scale (mesh-loadgen: simulated sidecars with real certificates and policy streams)"
@@ -219,7 +222,7 @@ for n in ${BENCH_SIDECARS-100 1000}; do
 done
 fi
 
-{ python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$ENVOY_VERSION" && python3 bench/report_resilience.py "$RESULTS"; } >"$REPORT.tmp" || { rm -f "$REPORT.tmp"; exit 1; }
+{ python3 bench/report.py "$RESULTS" "$(cat /proc/loadavg)" "$ENVOY_VERSION" && python3 bench/report_resilience.py "$RESULTS" && python3 bench/report_access.py "$RESULTS"; } >"$REPORT.tmp" || { rm -f "$REPORT.tmp"; exit 1; }
 mv "$REPORT.tmp" "$REPORT"
 echo "== wrote $REPORT"
 sed -n '/^## Targets/,$p' "$REPORT"

@@ -108,6 +108,7 @@ public struct PolicySet: Sendable, Equatable {
                 }
             }
         }
+        issues += tcpProblems(fresh)
         // One TrafficPolicy and one AuthorizationPolicy per service.
         for kind in [PolicyKind.trafficPolicy, .authorizationPolicy] {
             let byService = Dictionary(grouping: documents.values.filter { $0.key.kind == kind }, by: \.service)
@@ -121,6 +122,45 @@ public struct PolicySet: Sendable, Equatable {
                             "\(names.map(\.description).joined(separator: " and ")) both apply to service \(service); use one \(kind.rawValue) per service"
                     ))
             }
+        }
+        return issues
+    }
+
+    /// What a TCP service's sidecars cannot apply, since they relay bytes and see no requests: authorization rules
+    /// naming routes, and a TrafficPolicy's split, routes or rate limit (a sidecar would refuse the version and keep
+    /// its last one, so a restriction would never take effect). Reported at the document of this apply, or at the
+    /// Service of this apply that made the service TCP.
+    private func tcpProblems(_ fresh: [PolicyKey: LoadedDocument]) -> [PolicyIssue] {
+        var issues: [PolicyIssue] = []
+        for key in documents.keys.sorted() {
+            let document = documents[key]!
+            guard case .service(let declared)? = documents[PolicyKey(kind: .service, name: document.service)],
+                declared.spec.protocol == .tcp
+            else { continue }
+            var problem: (String, String, String)?
+            switch document {
+            case .authorization(let a):
+                if let i = a.spec.rules.firstIndex(where: { !$0.to.isEmpty }) {
+                    problem = ("spec.rules[\(i)].to", "names routes", "authorize TCP callers with rules without `to`")
+                }
+            case .traffic(let t):
+                if t.spec.split != nil {
+                    problem = ("spec.split", "splits requests", "remove it")
+                } else if t.spec.routes != nil {
+                    problem = ("spec.routes", "routes requests", "remove them")
+                } else if t.spec.rateLimit != nil {
+                    problem = ("spec.rateLimit", "counts requests", "remove it")
+                }
+            case .service: break
+            }
+            guard let (keyPath, what, fix) = problem else { continue }
+            let item = fresh[key] ?? fresh[PolicyKey(kind: .service, name: document.service)]
+            issues.append(
+                PolicyIssue(
+                    file: item?.file ?? "", line: item?.line ?? 0, column: 1, keyPath: keyPath,
+                    message:
+                        "\(key) \(what), but service \(document.service) is protocol tcp: its sidecars relay bytes and see no requests (\(fix))"
+                ))
         }
         return issues
     }

@@ -22,7 +22,12 @@ public struct RouteMatch: Sendable, Equatable, Codable {
     /// Whether a request with `method`, `path` (query included or not) and headers (`header` answers a lower-case
     /// name's first value) is covered.
     public func matches(method: String, path: String, header: (String) -> String? = { _ in nil }) -> Bool {
-        if let methods, !methods.isEmpty, !methods.contains(method) { return false }
+        // HEAD is answered by GET's handler in most apps: a route for GET covers it too.
+        if let methods, !methods.isEmpty, !methods.contains(method),
+            method != "HEAD" || !methods.contains("GET")
+        {
+            return false
+        }
         if let headers, !headers.allSatisfy({ header($0.key) == $0.value }) { return false }
         guard let paths, !paths.isEmpty else { return true }
         let bare = path.firstIndex(of: "?").map { path[..<$0] } ?? path[...]

@@ -86,6 +86,9 @@ import Testing
                     fault: {abort: {httpStatus: 418, percent: 50}}
                   - match: {paths: ["/slow"]}
                     fault: {delay: {fixed: 300ms, percent: 100}}
+                  - match: {paths: ["/stall"]}
+                    fault: {delay: {fixed: 30s, percent: 100}}
+                timeouts: {request: 1s}
                 """), waitFor: [caller], running: "TrafficPolicy/orders")
         let drill = try mesh.paced("http://orders/drill/x", via: caller.outbound, count: 400, rate: 400, concurrency: 4)
         let aborted = drill.statuses()["418", default: 0]
@@ -101,7 +104,13 @@ import Testing
         let started = Date()
         let slow = try mesh.curl(via: caller.outbound, "http://orders/slow").output
         #expect(slow.hasPrefix("HTTP/1.1 200") && Date().timeIntervalSince(started) >= 0.3, "\(slow)")
-        #expect(try mesh.metric(caller, #"mesh_faults_injected_total{fault="delay"}"#) == 1)
+        // A delay longer than the request timeout ends at the timeout.
+        let stallStart = Date()
+        let stall = try mesh.curl(via: caller.outbound, "http://orders/stall").output
+        let waited = Date().timeIntervalSince(stallStart)
+        #expect(stall.hasPrefix("HTTP/1.1 504") && stall.contains("x-mesh-error: timeout"), "\(stall)")
+        #expect(waited >= 0.9 && waited < 3, "\(waited) s")
+        #expect(try mesh.metric(caller, #"mesh_faults_injected_total{fault="delay"}"#) == 2)
     }
 
     /// New versions (split weights, a route, an AuthorizationPolicy that allows the caller) applied while a

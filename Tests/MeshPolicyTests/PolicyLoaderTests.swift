@@ -200,6 +200,39 @@ import Testing
         #expect(refs.description.contains("spec.rateLimit.overrides[0].from[0]: service \"ghost\" is not defined"))
     }
 
+    @Test func aTCPServiceRefusesWhatItsSidecarsCannotApply() throws {
+        let yaml = """
+            apiVersion: meshwork.dev/v1
+            kind: Service
+            metadata: {name: db}
+            spec: {protocol: tcp}
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: TrafficPolicy
+            metadata: {name: db}
+            spec: {service: db, rateLimit: {total: {requestsPerSecond: 5}}}
+            ---
+            apiVersion: meshwork.dev/v1
+            kind: AuthorizationPolicy
+            metadata: {name: db}
+            spec:
+              service: db
+              rules: [{from: ["*"], to: [{paths: [/x]}]}]
+            """
+        guard case .failure(let errors) = apply(yaml) else {
+            Issue.record("route rules for a TCP service accepted")
+            return
+        }
+        #expect(
+            errors.description == """
+                p.yaml:6:1: spec.rateLimit: TrafficPolicy/db counts requests, but service db is protocol tcp: its sidecars relay bytes and see no requests (remove it)
+                p.yaml:11:1: spec.rules[0].to: AuthorizationPolicy/db names routes, but service db is protocol tcp: its sidecars relay bytes and see no requests (authorize TCP callers with rules without `to`)
+                """)
+        let callersOnly = yaml.replacingOccurrences(of: ", to: [{paths: [/x]}]", with: "")
+            .replacingOccurrences(of: ", rateLimit: {total: {requestsPerSecond: 5}}", with: "")
+        #expect((try? apply(callersOnly).get()) != nil)
+    }
+
     @Test func aValidSetAppliesAndRoundTripsThroughCanonicalJSON() throws {
         let policies = """
             ---

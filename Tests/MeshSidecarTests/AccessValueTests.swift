@@ -64,6 +64,44 @@ import Testing
     }
 }
 
+/// A route cannot be reached under another spelling: the path rules judge is canonical.
+@Suite struct RequestPathTests {
+    @Test func spellingsOfOnePathBecomeOne() {
+        let cases: [(String, String, String)] = [
+            ("/orders/7?x=1", "/orders/7?x=1", "/orders/7"),
+            ("//admin", "/admin", "/admin"),
+            ("/orders/../admin", "/admin", "/admin"),
+            ("/orders/%2e%2e/admin", "/admin", "/admin"),
+            ("/%61dmin/./x/", "/admin/x/", "/admin/x/"),
+            ("/admin;jsessionid=1", "/admin;jsessionid=1", "/admin"),
+            ("/orders;x/../admin", "/admin", "/admin"),
+            ("/../../etc", "/etc", "/etc"),
+            ("http://orders/admin?q", "/admin?q", "/admin"),
+            ("http://orders", "/", "/"),
+            ("/a%20b", "/a%20b", "/a%20b"),
+        ]
+        for (uri, target, matched) in cases {
+            #expect(RequestPath.canonical(uri) == RequestPath.Canonical(target: target, matched: matched), "\(uri)")
+        }
+        for refused in ["/a%2Fb", "/a%5cb", "/a#frag", "*", "orders/x", "/bad%zz", "/cut%4"] {
+            #expect(RequestPath.canonical(refused) == nil, "\(refused)")
+        }
+    }
+
+    @Test func bypassSpellingsAreJudgedAsTheirCanonicalPath() throws {
+        let a = try AuthorizerTests().authorizer(
+            "default: allow\nrules:\n  - from: [ops]\n    to: [{paths: [/admin, /admin/*]}]\n")
+        for uri in ["//admin", "/orders/../admin", "/%61dmin", "/admin;x", "http://orders/admin/users"] {
+            let path = try #require(RequestPath.canonical(uri)).matched
+            #expect(a.decide(caller: "web", method: "GET", path: path) != .allow, "\(uri)")
+        }
+        let reads = try AuthorizerTests().authorizer(
+            "rules:\n  - from: [\"*\"]\n    to: [{methods: [GET], paths: [/x]}]\n")
+        #expect(reads.decide(caller: "web", method: "HEAD", path: "/x") == .allow, "a GET route covers HEAD")
+        #expect(reads.decide(caller: nil, method: "GET", path: "/x") != .allow, "* is workloads, not the operator")
+    }
+}
+
 @Suite struct RateLimitTests {
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
@@ -228,6 +266,9 @@ import Testing
         try FileManager.default.removeItem(atPath: path)
         #expect(SidecarPolicy(path: path, service: orders, appProtocol: .http, logger: logger).unavailable, "gone too")
         #expect(restarted.apply(version: 2, []) == nil, "a version arrives (here without authorization)")
+        let audit = Self.authz.replacingOccurrences(of: "  rules:", with: "  mode: audit\n  rules:")
+        #expect(restarted.apply(version: 3, try documents(audit)) == nil)
+        #expect(!FileManager.default.fileExists(atPath: marker), "audit mode refuses nothing: no marker")
         #expect(!restarted.unavailable && !FileManager.default.fileExists(atPath: marker))
         try SecureFiles.write(Array("{not json".utf8), to: path)
         #expect(!SidecarPolicy(path: path, service: orders, appProtocol: .http, logger: logger).unavailable)

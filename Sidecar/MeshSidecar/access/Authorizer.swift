@@ -22,9 +22,10 @@ struct Authorizer: Sendable, Equatable {
         let callers: Set<String>?
         let routes: [RouteMatch]
 
+        /// `*` is any workload of the trust domain: not the operator's or the control plane's identity.
         func allows(_ caller: String?) -> Bool {
-            guard let callers else { return true }
-            return caller.map(callers.contains) ?? false
+            guard let caller else { return false }
+            return callers?.contains(caller) ?? true
         }
 
         func covers(method: String, path: String, header: (String) -> String?) -> Bool {
@@ -44,7 +45,7 @@ struct Authorizer: Sendable, Equatable {
     var namesRoutes: Bool { rules.contains { !$0.routes.isEmpty } }
 
     /// The decision for one request from `caller` (the service of the verified peer identity; nil when the
-    /// identity is not a workload's).
+    /// identity is not a workload's) to `path` (canonical, see `RequestPath`).
     func decide(caller: String?, method: String, path: String, header: (String) -> String? = { _ in nil })
         -> Decision
     {

@@ -60,6 +60,8 @@ final class RateLimiter: @unchecked Sendable {
         if let own {
             if byCaller.count >= Self.maxTracked, byCaller[key] == nil {
                 byCaller = byCaller.filter { !$0.value.isIdle(at: now) }
+                // Still full of active callers: start over rather than grow (each gets a fresh burst once).
+                if byCaller.count >= Self.maxTracked { byCaller.removeAll(keepingCapacity: true) }
             }
             byCaller[key, default: GCRA()].take(own, at: now)
         }

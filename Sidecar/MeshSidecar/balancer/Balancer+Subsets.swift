@@ -2,15 +2,15 @@ import MeshControlClient
 import NIOCore
 
 extension Balancer {
-    /// The endpoints of `snapshot` in `subset`, computed once per discovery revision (not per request).
+    /// The endpoints of `snapshot` in `subset`, computed once per endpoint set (not per request). The set is
+    /// compared as a whole, not by revision (revisions start over when the control plane restarts); the cache
+    /// holds the very array the snapshot does, so the comparison is one of identity while nothing changed.
     func members(of subset: SubsetSelector, in snapshot: DiscoveredService) -> [DiscoveredEndpoint] {
-        if let cached = subsetMembers[subset.name], cached.revision == snapshot.revision,
-            cached.labels == subset.labels
-        {
+        if let cached = subsetMembers[subset.name], cached.labels == subset.labels, cached.all == snapshot.endpoints {
             return cached.endpoints
         }
         let endpoints = snapshot.endpoints.filter(subset.contains)
-        subsetMembers[subset.name] = (snapshot.revision, subset.labels, endpoints)
+        subsetMembers[subset.name] = (snapshot.endpoints, subset.labels, endpoints)
         return endpoints
     }
 

@@ -48,8 +48,11 @@ struct InboundRouter: RequestRouter {
 
     func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision {
         let inbound = policy.snapshot.inbound
-        // access: who may call which route
-        if let refusal = admit(head, inbound.access) { return .failed(refusal) }
+        var head = head
+        // identity: only this sidecar may say who called (also for rules that match headers)
+        head.headers.remove(name: Self.peerIdentityHeader)
+        // access: who may call which route (judged on the canonical path, which the app is then sent)
+        if let refusal = admit(&head, inbound.access) { return .failed(refusal) }
         // rate limits: the caller's own and the service's total
         if let limits = inbound.rateLimits,
             case .limited(let limit, let wait) = rateLimiters[channel.eventLoop].admit(
@@ -63,8 +66,6 @@ struct InboundRouter: RequestRouter {
             error.retryAfter = wait
             return .failed(error)
         }
-        var head = head
-        head.headers.remove(name: Self.peerIdentityHeader)
         if let peerIdentity { head.headers.add(name: Self.peerIdentityHeader, value: peerIdentity) }
         // deadline: the caller's sidecar sent the time its caller has left; enforced here toward the app, which
         // sees what is left of it in the same headers
@@ -76,7 +77,7 @@ struct InboundRouter: RequestRouter {
     }
 
     /// nil when the request may go on; else the refusal. Audit mode counts and logs what it would refuse.
-    private func admit(_ head: HTTPRequestHead, _ access: InboundPolicy.Access) -> ProxyError? {
+    private func admit(_ head: inout HTTPRequestHead, _ access: InboundPolicy.Access) -> ProxyError? {
         switch access {
         case .open:
             return nil
@@ -87,9 +88,22 @@ struct InboundRouter: RequestRouter {
                 "this sidecar enforces an AuthorizationPolicy and has not loaded one yet; it refuses requests until the control plane sends its policy"
             )
         case .authorized(let authorizer):
-            let decision = authorizer.decide(
-                caller: peerService, method: head.method.rawValue, path: head.uri,
-                header: { head.headers.first(name: $0) })
+            let decision: Authorizer.Decision
+            if let path = RequestPath.canonical(head.uri) {
+                head.uri = path.target
+                let headers = head.headers
+                decision = authorizer.decide(
+                    caller: peerService, method: head.method.rawValue, path: path.matched,
+                    header: { headers.first(name: $0) })
+            } else if authorizer.mode == .enforce {
+                metrics.authorized(.deny, mode: .enforce)
+                return ProxyError(
+                    .malformedRequest,
+                    "the request target cannot be authorized: use an origin-form path without a fragment or an encoded / or \\"
+                )
+            } else {
+                decision = .deny("a request target that cannot be made canonical")
+            }
             guard case .deny(let why) = decision else {
                 metrics.authorized(.allow, mode: authorizer.mode)
                 return nil

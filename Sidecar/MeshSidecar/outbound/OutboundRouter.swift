@@ -44,8 +44,19 @@ struct OutboundRouter: RequestRouter {
             metrics?.access.faults[.delay]!.increment()
             let loop = channel.eventLoop
             let head = head
+            // The delay counts in the request's time limit (the policy's or the caller's): it ends at the limit
+            // with a timeout rather than outlasting it.
+            let limit = ExchangePlan.make(rules: nil, requestTimeout: destination.requestTimeout, headers: head.headers)
+            let timedOut = limit.timeLimit.flatMap { $0 < delay.duration ? $0 : nil }
             return .pending(
-                loop.scheduleTask(in: delay.duration) {}.futureResult.flatMap { () -> EventLoopFuture<RoutedRequest> in
+                loop.scheduleTask(in: timedOut ?? delay.duration) {}.futureResult.flatMap {
+                    () -> EventLoopFuture<RoutedRequest> in
+                    if timedOut != nil {
+                        return loop.makeFailedFuture(
+                            ProxyError.timedOut(
+                                limit.deadlineKind,
+                                "the time limit ran out during an injected delay of route \(route!.name)"))
+                    }
                     if let abortError { return loop.makeFailedFuture(abortError) }
                     switch discover(head, target, balancer, destination, route, channel) {
                     case .ready(let routed): return loop.makeSucceededFuture(routed)

@@ -41,9 +41,10 @@ struct InboundPolicy: Sendable, Equatable {
         rateLimits = nil
     }
 
-    /// Whether an AuthorizationPolicy is in force: the sidecar then fails closed if it ever cannot load one.
+    /// Whether an AuthorizationPolicy refuses requests (audit mode refuses nothing): the sidecar then fails
+    /// closed if it ever cannot load one.
     var authorizes: Bool {
-        if case .authorized = access { return true }
+        if case .authorized(let a) = access { return a.mode == .enforce }
         return false
     }
 }
