@@ -23,8 +23,8 @@ program_pid() { # PID started, program: the heaptrack script's child running it 
 heaptrack_calls() { local f; f=$(ls "$1".* 2>/dev/null | head -1) || true
   [ -n "$f" ] && { heaptrack_print -p 0 -a 0 -T 0 -f "$f" 2>/dev/null | awk '/^calls to allocation functions:/{print $5}' || true; }; }
 callgrind_ir() { awk '/^(summary|totals):/{print $2; exit}' "$1.out" 2>/dev/null || true; }
-profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N -> emits one "alloc" or "instructions" line
-  local kind=$1 tool=$2 n=$3 bin=$SIDECAR g="" run roles role file w; declare -A total=() okn=()
+profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N [LABEL] -> emits one "alloc" or "instructions" line
+  local kind=$1 tool=$2 n=$3 label=${4:-$1} bin=$SIDECAR g="" run roles role file w; declare -A total=() okn=()
   [ $kind = nginx ] && { bin=$(command -v nginx); g="master_process off;"; }
   roles="server caller"; [ $tool = callgrind ] && roles="caller"   # callgrind: the caller only (slow)
   for run in base measured; do
@@ -49,7 +49,7 @@ profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N -> emits o
       if [ $tool = heaptrack ]; then total[$run-$role]=$(heaptrack_calls "$file"); else total[$run-$role]=$(callgrind_ir "$file"); fi
     done
   done
-  local json="{\"kind\":\"$([ $tool = heaptrack ] && echo alloc || echo instructions)\",\"target\":\"$kind\",\"requests\":$n,\"succeeded\":${okn[measured]:-0},\"base_succeeded\":${okn[base]:-0}"
+  local json="{\"kind\":\"$([ $tool = heaptrack ] && echo alloc || echo instructions)\",\"target\":\"$label\",\"requests\":$n,\"succeeded\":${okn[measured]:-0},\"base_succeeded\":${okn[base]:-0}"
   for role in $roles; do
     local b=${total[base-$role]:-} m=${total[measured-$role]:-}
     # No number rather than a made-up one: the tool wrote nothing, requests failed, or the requests added nothing

@@ -120,7 +120,7 @@ import Testing
         #expect(!refused.contains("hello"), "closed after the handshake, before the app: \(refused)")
         #expect(try mesh.metric(echo, #"mesh_authz_decisions_total{decision="deny",mode="enforce"}"#) == 1)
         #expect(try mesh.metric(echo, #"mesh_proxy_errors_total{direction="inbound",cause="authz_denied"}"#) == 1)
-        #expect(mesh.p.text(echo.log).contains("TCP connection refused"))
+        #expect(mesh.p.text(echo.log).contains("TCP connection closed after the handshake"))
     }
 
     /// A burst over one identity's limit is answered 429 with `retry-after`, the caller's sidecar does not retry

@@ -6,6 +6,10 @@ import MeshPolicy
 /// if some rule covers its route (the route is restricted to that rule's callers) or if the policy's default
 /// is `deny`; otherwise (`default: allow`, a route no rule mentions) it passes. `mode: audit` decides the same
 /// way but lets everything through, counting and logging what it would have refused.
+///
+/// Compiled for the request path: rules are indexed by caller, so a request looks only at its caller's rules and
+/// the `*` ones (in order) to be allowed; paths compare as UTF-8 bytes. Only a refusal walks every rule, for
+/// its reason (and, under `default: allow`, to learn whether a rule covers the route).
 struct Authorizer: Sendable, Equatable {
     enum Decision: Equatable, Sendable {
         case allow
@@ -16,11 +20,15 @@ struct Authorizer: Sendable, Equatable {
     let mode: AuthorizationPolicy.Mode
     let defaultAction: AuthorizationPolicy.Default
     private let rules: [Rule]
+    /// For each listed caller, the indices of the rules that allow it, `*` rules included, in rule order.
+    private let byCaller: [String: [Int]]
+    /// The indices of the `*` rules (for callers no rule names).
+    private let wildcard: [Int]
 
     private struct Rule: Equatable, Sendable {
         /// nil: any workload of the trust domain (`*`).
         let callers: Set<String>?
-        let routes: [RouteMatch]
+        let routes: [Route]
 
         /// `*` is any workload of the trust domain: not the operator's or the control plane's identity.
         func allows(_ caller: String?) -> Bool {
@@ -28,8 +36,33 @@ struct Authorizer: Sendable, Equatable {
             return callers?.contains(caller) ?? true
         }
 
-        func covers(method: String, path: String, header: (String) -> String?) -> Bool {
+        func covers(method: String, path: Substring, header: (String) -> String?) -> Bool {
             routes.isEmpty || routes.contains { $0.matches(method: method, path: path, header: header) }
+        }
+    }
+
+    /// A `RouteMatch` for the request path: exact paths and prefixes kept apart, compared as bytes.
+    private struct Route: Equatable, Sendable {
+        let methods: Set<String>?
+        let exact: [String]
+        let prefixes: [String]
+        let headers: [String: String]?
+
+        init(_ match: RouteMatch) {
+            methods = match.methods.flatMap { $0.isEmpty ? nil : Set($0) }
+            let paths = match.paths ?? []
+            exact = paths.filter { !$0.hasSuffix("*") }
+            prefixes = paths.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) }
+            headers = match.headers
+        }
+
+        func matches(method: String, path: Substring, header: (String) -> String?) -> Bool {
+            // HEAD is answered by GET's handler in most apps: a route for GET covers it too (as RouteMatch does).
+            if let methods, !methods.contains(method), method != "HEAD" || !methods.contains("GET") { return false }
+            if let headers, !headers.allSatisfy({ header($0.key) == $0.value }) { return false }
+            if exact.isEmpty && prefixes.isEmpty { return true }
+            let bytes = path.utf8
+            return exact.contains { $0.utf8.elementsEqual(bytes) } || prefixes.contains { bytes.starts(with: $0.utf8) }
         }
     }
 
@@ -37,8 +70,15 @@ struct Authorizer: Sendable, Equatable {
         mode = spec.mode
         defaultAction = spec.default
         rules = spec.rules.map { rule in
-            Rule(callers: rule.from.contains("*") ? nil : Set(rule.from), routes: rule.to)
+            Rule(callers: rule.from.contains("*") ? nil : Set(rule.from), routes: rule.to.map(Route.init))
         }
+        let rules = self.rules
+        var byCaller: [String: [Int]] = [:]
+        for caller in Set(rules.compactMap(\.callers).joined()) {
+            byCaller[caller] = rules.indices.filter { rules[$0].callers?.contains(caller) ?? true }
+        }
+        self.byCaller = byCaller
+        wildcard = rules.indices.filter { rules[$0].callers == nil }
     }
 
     /// Whether rules name routes: then they need HTTP requests to be judged (a TCP service cannot apply them).
@@ -46,18 +86,20 @@ struct Authorizer: Sendable, Equatable {
 
     /// The decision for one request from `caller` (the service of the verified peer identity; nil when the
     /// identity is not a workload's) to `path` (canonical, see `RequestPath`).
-    func decide(caller: String?, method: String, path: String, header: (String) -> String? = { _ in nil })
+    func decide(caller: String?, method: String, path: Substring, header: (String) -> String? = { _ in nil })
         -> Decision
     {
-        var covered = false
-        for rule in rules where rule.covers(method: method, path: path, header: header) {
-            if rule.allows(caller) { return .allow }
-            covered = true
+        if let caller {
+            for index in byCaller[caller] ?? wildcard
+            where rules[index].covers(method: method, path: path, header: header) {
+                return .allow
+            }
         }
+        let covered = rules.contains { $0.covers(method: method, path: path, header: header) }
         let who = caller.map { "service \($0)" } ?? "a caller without a workload identity"
-        if covered { return .deny("\(who) is not allowed to call \(method) \(Self.bare(path))") }
+        if covered { return .deny("\(who) is not allowed to call \(method) \(path)") }
         if defaultAction == .deny {
-            return .deny("no rule allows \(who) to call \(method) \(Self.bare(path)) (default: deny)")
+            return .deny("no rule allows \(who) to call \(method) \(path) (default: deny)")
         }
         return .allow
     }
@@ -72,9 +114,5 @@ struct Authorizer: Sendable, Equatable {
         let who = caller.map { "service \($0)" } ?? "a caller without a workload identity"
         if covered || defaultAction == .deny { return .deny("no rule allows \(who) to connect") }
         return .allow
-    }
-
-    private static func bare(_ path: String) -> Substring {
-        path.firstIndex(of: "?").map { path[..<$0] } ?? path[...]
     }
 }

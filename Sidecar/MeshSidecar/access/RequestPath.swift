@@ -10,10 +10,13 @@ enum RequestPath {
         /// What the app is sent: the canonical path and the query (`?…`) as it came.
         let target: String
         /// What rules match: the canonical path without `;` parameters.
-        let matched: String
+        let matched: Substring
+        /// Whether `target` differs from what came (the request head is rewritten only then).
+        let changed: Bool
     }
 
     static func canonical(_ uri: String) -> Canonical? {
+        if let path = alreadyCanonical(uri) { return Canonical(target: uri, matched: path, changed: false) }
         var target = Substring(uri)
         if !target.hasPrefix("/") {
             // absolute form: scheme://authority/path → /path
@@ -41,7 +44,27 @@ enum RequestPath {
         let path = "/" + segments.joined(separator: "/") + trailing
         let matched =
             "/" + segments.map { $0.prefix { $0 != ";" } }.joined(separator: "/") + trailing
-        return Canonical(target: path + query, matched: matched)
+        let canonical = path + query
+        return Canonical(target: canonical, matched: Substring(matched), changed: canonical != uri)
+    }
+
+    /// The common case without a copy: an origin-form target with no `%`, `;`, `#`, `//` or `/.` in its path
+    /// is canonical already; its path (before `?`). nil: take the long way.
+    private static func alreadyCanonical(_ uri: String) -> Substring? {
+        var previous: UInt8 = 0
+        var index = uri.utf8.startIndex
+        guard uri.utf8.first == UInt8(ascii: "/") else { return nil }
+        for byte in uri.utf8 {
+            switch byte {
+            case UInt8(ascii: "?"): return uri[..<index]
+            case UInt8(ascii: "%"), UInt8(ascii: ";"), UInt8(ascii: "#"): return nil
+            case UInt8(ascii: "/"), UInt8(ascii: "."): if previous == UInt8(ascii: "/") { return nil }
+            default: break
+            }
+            previous = byte
+            index = uri.utf8.index(after: index)
+        }
+        return uri[...]
     }
 
     /// `%XX` of an unreserved character decoded, other escapes kept as they are (upper-cased); nil for an

@@ -90,7 +90,7 @@ struct InboundRouter: RequestRouter {
         case .authorized(let authorizer):
             let decision: Authorizer.Decision
             if let path = RequestPath.canonical(head.uri) {
-                head.uri = path.target
+                if path.changed { head.uri = path.target }
                 let headers = head.headers
                 decision = authorizer.decide(
                     caller: peerService, method: head.method.rawValue, path: path.matched,
@@ -104,20 +104,25 @@ struct InboundRouter: RequestRouter {
             } else {
                 decision = .deny("a request target that cannot be made canonical")
             }
-            guard case .deny(let why) = decision else {
-                metrics.authorized(.allow, mode: authorizer.mode)
-                return nil
-            }
-            metrics.authorized(.deny, mode: authorizer.mode)
-            if authorizer.mode == .audit {
-                logger.notice(
-                    "authorization (audit mode) would deny; let through",
-                    metadata: ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"])
-                return nil
-            }
-            logger.info("authorization denied", metadata: ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"])
-            return ProxyError(.authzDenied, why)
+            return enforce(decision, authorizer)
         }
+    }
+
+    /// Counts a decision and logs a refusal; audit mode lets it through (logged as one it would have made).
+    /// The refusal to answer with, when enforced.
+    func enforce(_ decision: Authorizer.Decision, _ authorizer: Authorizer) -> ProxyError? {
+        guard case .deny(let why) = decision else {
+            metrics.authorized(.allow, mode: authorizer.mode)
+            return nil
+        }
+        metrics.authorized(.deny, mode: authorizer.mode)
+        let metadata: Logger.Metadata = ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"]
+        if authorizer.mode == .audit {
+            logger.notice("authorization (audit mode) would deny; let through", metadata: metadata)
+            return nil
+        }
+        logger.info("authorization denied", metadata: metadata)
+        return ProxyError(.authzDenied, why)
     }
 
     /// The inbound side's stream idle timeout (the caller's policy governs the caller's side).

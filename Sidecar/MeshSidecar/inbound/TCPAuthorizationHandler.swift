@@ -42,18 +42,7 @@ extension InboundRouter {
             metrics.authorized(.deny, mode: .enforce)
             return ProxyError(.policyUnavailable, "no AuthorizationPolicy loaded yet (fail closed)")
         case .authorized(let authorizer):
-            guard case .deny(let why) = authorizer.decideConnection(caller: peerService) else {
-                metrics.authorized(.allow, mode: authorizer.mode)
-                return nil
-            }
-            metrics.authorized(.deny, mode: authorizer.mode)
-            if authorizer.mode == .audit {
-                logger.notice(
-                    "authorization (audit mode) would refuse the connection; let through",
-                    metadata: ["peer": "\(peerIdentity ?? "none")", "reason": "\(why)"])
-                return nil
-            }
-            return ProxyError(.authzDenied, why)
+            return enforce(authorizer.decideConnection(caller: peerService), authorizer)
         }
     }
 }
