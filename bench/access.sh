@@ -1,6 +1,7 @@
 # What authorization and rate limits cost ([7/13]), sourced by run.sh after resilience.sh (its helpers, PIDS,
 # profile_pair and the meshwork-bare pair): a `meshwork-access` pair whose callee runs bench/policy-access.yaml
-# (20 authorization rules, the matching one last; a total and a per-identity rate limit that never trigger) and
+# (20 authorization rules naming the caller, the matching one last, so each request walks all 20; a total and a
+# per-identity rate limit that never trigger) and
 # whose caller runs bench/policy-bare.yaml like meshwork-bare's. Measured against meshwork-bare three ways:
 #   req/s      alternating 4 s wrk rounds at 16 and 64 connections (noisy on shared cores: an A/A run of two
 #              identical pairs moves by several per cent);
@@ -20,7 +21,7 @@ if [ "$SKIP_MESHWORK" != 1 ]; then
       out=$(wrk -t 2 -c $c -d 4s "http://$ACCESS_URL/"); on=$(echo "$out" | awk '/Requests\/sec/{print $2}')
       errs+=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
       bare=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork-bare]}/" | awk '/Requests\/sec/{print $2}')
-      ratios+=("$(awk -v a="$on" -v b="$bare" 'BEGIN{printf "%.4f", a / b}')")
+      ratios+=("$(awk -v a="${on:-0}" -v b="${bare:-0}" 'BEGIN{printf "%.4f", b > 0 ? a / b : 0}')")
     done
     emit "{\"kind\":\"access-ab\",\"conns\":$c,\"ratios\":[$(IFS=,; echo "${ratios[*]}")],\"errors_on\":\"$errs\"}"
   done

@@ -30,11 +30,11 @@ profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N [LABEL] ->
   for run in base measured; do
     WRAP_SERVER=""; WRAP_CALLER=""
     for role in $roles; do
-      file="$RUN/$tool-$kind-$run-$role"
+      file="$RUN/$tool-$label-$run-$role"
       if [ $tool = heaptrack ]; then w="heaptrack -o $file"; else w="valgrind --tool=callgrind --callgrind-out-file=$file.out"; fi
       if [ $role = server ]; then WRAP_SERVER=$w; else WRAP_CALLER=$w; fi
     done
-    start_$kind prof-$tool-$kind-$run ${g:+"$g"}
+    start_$kind prof-$tool-$label-$run ${g:+"$g"}
     local srv=$PAIR_SRV cli=$PAIR_CLI psrv pcli
     psrv=$(program_pid $srv "$bin"); pcli=$(program_pid $cli "$bin")
     [ -n "$psrv" ] && [ -n "$pcli" ] || { echo "$bin not found under $tool (PIDs $srv $cli)" >&2; exit 1; }
@@ -45,7 +45,7 @@ profile_pair() { # KIND (meshwork|nginx) TOOL (heaptrack|callgrind) N [LABEL] ->
     stop_wrapped $cli $pcli; stop_wrapped $srv $psrv; forget $srv $cli $psrv $pcli
     WRAP_SERVER=""; WRAP_CALLER=""
     for role in $roles; do
-      file="$RUN/$tool-$kind-$run-$role"
+      file="$RUN/$tool-$label-$run-$role"
       if [ $tool = heaptrack ]; then total[$run-$role]=$(heaptrack_calls "$file"); else total[$run-$role]=$(callgrind_ir "$file"); fi
     done
   done

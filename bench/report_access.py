@@ -19,9 +19,9 @@ def median(xs):
 
 w("## [7/13] What authorization and rate limits cost")
 w()
-w("The `meshwork-access` pair's callee runs `bench/policy-access.yaml`: an AuthorizationPolicy of 20 rules whose "
-  "only match for the load's `GET /` from frontend is the last, a total and a per-identity rate limit that never "
-  "trigger. Its caller runs `bench/policy-bare.yaml`, like `meshwork bare`'s, so the pairs differ only in that "
+w("The `meshwork-access` pair's callee runs `bench/policy-access.yaml`: an AuthorizationPolicy of 20 rules, all "
+  "naming the load's caller, whose only match for its `GET /` is the last (each request walks all 20 rules' routes), "
+  "and a total and a per-identity rate limit that never trigger. Its caller runs `bench/policy-bare.yaml`, like `meshwork bare`'s, so the pairs differ only in that "
   "file. Target: at most 5 % of req/s.")
 w()
 ab = [r for r in rows if r["kind"] == "access-ab"]

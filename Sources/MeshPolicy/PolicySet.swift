@@ -140,13 +140,16 @@ public struct PolicySet: Sendable, Equatable {
             var problem: (String, String, String)?
             switch document {
             case .authorization(let a):
-                if let i = a.spec.rules.firstIndex(where: { !$0.to.isEmpty }) {
+                let namesRoutes: (AuthorizationPolicy.Rule) -> Bool = { rule in
+                    rule.to.contains { $0.methods?.isEmpty == false || $0.paths?.isEmpty == false || $0.headers != nil }
+                }
+                if let i = a.spec.rules.firstIndex(where: namesRoutes) {
                     problem = ("spec.rules[\(i)].to", "names routes", "authorize TCP callers with rules without `to`")
                 }
             case .traffic(let t):
-                if t.spec.split != nil {
+                if t.spec.split?.isEmpty == false {
                     problem = ("spec.split", "splits requests", "remove it")
-                } else if t.spec.routes != nil {
+                } else if t.spec.routes?.isEmpty == false {
                     problem = ("spec.routes", "routes requests", "remove them")
                 } else if t.spec.rateLimit != nil {
                     problem = ("spec.rateLimit", "counts requests", "remove it")

@@ -27,23 +27,34 @@ struct PolicyPushTests {
         #expect(applied.status == 0, "\(applied.output)")
         #expect(applied.output.contains("version 1: applied by 2 of 2 connected sidecars"), "\(applied.output)")
 
-        // Each got only what it needs: orders its inbound policy, the caller the policy of what it calls.
+        // Each got only what it needs: orders its inbound policy (its TrafficPolicy for the rate limits), the caller
+        // the policy of what it calls.
         let o = try policy(mesh, orders)
-        #expect(o.version == 1 && o.documents == ["Service/orders", "AuthorizationPolicy/orders"], "\(o)")
+        #expect(
+            o.version == 1 && o.documents == ["Service/orders", "TrafficPolicy/orders", "AuthorizationPolicy/orders"],
+            "\(o)")
         let c = try policy(mesh, caller)
         #expect(c.version == 1 && c.documents == ["Service/orders", "TrafficPolicy/orders"], "\(c)")
 
-        // A version the orders sidecar cannot apply: it says why and keeps version 1.
+        // Making orders a TCP service while its TrafficPolicy splits requests: refused at apply (its sidecars could
+        // not split bytes).
+        let service = { (proto: String) in
+            "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec:\n  protocol: \(proto)\n  subsets: [{name: stable, labels: {track: stable}}, {name: canary, labels: {track: canary}}]\n"
+        }
         let tcp = "\(mesh.p.dir)/tcp.yaml"
-        try
-            "apiVersion: meshwork.dev/v1\nkind: Service\nmetadata: {name: orders}\nspec:\n  protocol: tcp\n  subsets: [{name: stable, labels: {track: stable}}, {name: canary, labels: {track: canary}}]\n"
-            .write(toFile: tcp, atomically: true, encoding: .utf8)
-        let refused = try meshctl(["apply", "-f", tcp, "--wait", "--timeout", "20s"])
+        try service("tcp").write(toFile: tcp, atomically: true, encoding: .utf8)
+        let invalid = try meshctl(["apply", "-f", tcp])
+        #expect(invalid.status != 0 && invalid.output.contains("spec.split: TrafficPolicy/orders splits requests"))
+
+        // A version the orders sidecar cannot apply: it says why and keeps version 1.
+        let http2 = "\(mesh.p.dir)/http2.yaml"
+        try service("http2").write(toFile: http2, atomically: true, encoding: .utf8)
+        let refused = try meshctl(["apply", "-f", http2, "--wait", "--timeout", "20s"])
         #expect(refused.status == 1, "apply --wait fails when a sidecar rejects: \(refused.output)")
         #expect(refused.output.contains("version 2: applied by 1 of 2"), "\(refused.output)")
         #expect(
             refused.output.contains(
-                "rejected by orders@\(orders.inbound) (runs 1): version 2: Service orders declares protocol tcp"),
+                "rejected by orders@\(orders.inbound) (runs 1): version 2: Service orders declares protocol http2"),
             "\(refused.output)")
         #expect(try policy(mesh, orders).version == 1, "the last good version stays in force")
         #expect(try policy(mesh, caller).version == 2)

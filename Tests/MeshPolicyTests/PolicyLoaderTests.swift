@@ -200,6 +200,30 @@ import Testing
         #expect(refs.description.contains("spec.rateLimit.overrides[0].from[0]: service \"ghost\" is not defined"))
     }
 
+    @Test func rulePathsMustBeWrittenAsRequestsAreMatched() {
+        for good in ["/orders", "/orders/*", "/a%20b", "/", "/*", "/.well-known/x"] {
+            #expect(RouteMatch.isCanonical(good), "\(good)")
+        }
+        for bad in [
+            "/a//b", "/a/./b", "/a/../b", "/a/..", "/x;y", "/a%7e", "/a%7E", "/a%2f", "/a%2F", "/a%20b%2", "/a\\b",
+        ] {
+            #expect(!RouteMatch.isCanonical(bad), "\(bad)")
+        }
+        let yaml = """
+            apiVersion: meshwork.dev/v1
+            kind: AuthorizationPolicy
+            metadata: {name: a}
+            spec:
+              service: orders
+              rules: [{from: [web], to: [{paths: ["/admin//x"]}]}]
+            """
+        guard case .failure(let errors) = PolicyLoader.load(yaml: yaml, file: "a.yaml") else {
+            Issue.record("a path that can never match accepted")
+            return
+        }
+        #expect(errors.description.contains("spec.rules[0].to[0].paths: \"/admin//x\" is not a canonical path"))
+    }
+
     @Test func aTCPServiceRefusesWhatItsSidecarsCannotApply() throws {
         let yaml = """
             apiVersion: meshwork.dev/v1
@@ -228,9 +252,10 @@ import Testing
                 p.yaml:6:1: spec.rateLimit: TrafficPolicy/db counts requests, but service db is protocol tcp: its sidecars relay bytes and see no requests (remove it)
                 p.yaml:11:1: spec.rules[0].to: AuthorizationPolicy/db names routes, but service db is protocol tcp: its sidecars relay bytes and see no requests (authorize TCP callers with rules without `to`)
                 """)
-        let callersOnly = yaml.replacingOccurrences(of: ", to: [{paths: [/x]}]", with: "")
-            .replacingOccurrences(of: ", rateLimit: {total: {requestsPerSecond: 5}}", with: "")
-        #expect((try? apply(callersOnly).get()) != nil)
+        let callersOnly = yaml.replacingOccurrences(of: ", to: [{paths: [/x]}]", with: ", to: [{}]")
+            .replacingOccurrences(
+                of: ", rateLimit: {total: {requestsPerSecond: 5}}", with: ", routes: [], timeouts: {connect: 2s}")
+        #expect((try? apply(callersOnly).get()) != nil, "an empty route list and a to of every route are no routes")
     }
 
     @Test func aValidSetAppliesAndRoundTripsThroughCanonicalJSON() throws {

@@ -82,13 +82,21 @@ import Testing
             ("/plain/path.json?x=/../", "/plain/path.json?x=/../", "/plain/path.json"),
             ("/.well-known/x", "/.well-known/x", "/.well-known/x"),
             ("/", "/", "/"),
+            ("/;x/admin", "/;x/admin", "/admin"),
+            ("/a/.", "/a/", "/a/"),
+            ("/a/b/..", "/a/", "/a/"),
+            ("/public\u{600}/../admin", "/admin", "/admin"),
+            ("/a%7e%2a", "/a~%2A", "/a~%2A"),
         ]
         for (uri, target, matched) in cases {
             let canonical = RequestPath.canonical(uri)
             #expect(canonical?.target == target && canonical?.matched == Substring(matched), "\(uri)")
             #expect(canonical?.changed == (target != uri), "\(uri)")
         }
-        for refused in ["/a%2Fb", "/a%5cb", "/a#frag", "*", "orders/x", "/bad%zz", "/cut%4"] {
+        for refused in [
+            "/a%2Fb", "/a%5cb", "/a#frag", "*", "orders/x", "/bad%zz", "/cut%4", "/public/..\\admin", "/admi\tn",
+            "/a?b#c", "/a\u{7f}",
+        ] {
             #expect(RequestPath.canonical(refused) == nil, "\(refused)")
         }
     }

@@ -1,10 +1,12 @@
 /// The path authorization judges, made canonical first, so that a route cannot be reached under another
 /// spelling (`//admin`, `/orders/../admin`, `/%61dmin`, `http://x/admin`): the request target is brought to
 /// origin form, unreserved characters are percent-decoded, repeated slashes merged and dot segments resolved
-/// (RFC 3986 §5.2.4). Encoded `/` and `\` (`%2F`, `%5C`), which apps decode differently, are refused, as are a
-/// fragment and a target that is neither origin nor absolute form. The app is sent the canonical path (with the
-/// query as it came), so it serves exactly what was authorized. Matching ignores `;` parameters
-/// (`/admin;x` is `/admin`). Paths stay case-sensitive, as HTTP defines them.
+/// (RFC 3986 §5.2.4). Refused, as apps read them differently: encoded `/` and `\` (`%2F`, `%5C`), a literal `\`
+/// (WHATWG URL parsers read it as `/`), control bytes, a fragment, and a target that is neither origin nor
+/// absolute form. The app is sent the canonical path (with the query as it came), so it serves exactly what was
+/// authorized. Matching ignores `;` parameters (`/admin;x` is `/admin`; a segment of parameters only is
+/// dropped). Paths stay case-sensitive, as HTTP defines them. Everything works on bytes, not Characters (a
+/// combining or prepended scalar must not hide a `/`).
 enum RequestPath {
     struct Canonical: Equatable {
         /// What the app is sent: the canonical path and the query (`?…`) as it came.
@@ -15,51 +17,65 @@ enum RequestPath {
         let changed: Bool
     }
 
+    private static let slash = UInt8(ascii: "/")
+    private static let dot = UInt8(ascii: ".")
+    private static let semicolon = UInt8(ascii: ";")
+
     static func canonical(_ uri: String) -> Canonical? {
         if let path = alreadyCanonical(uri) { return Canonical(target: uri, matched: path, changed: false) }
-        var target = Substring(uri)
-        if !target.hasPrefix("/") {
+        var bytes = Array(uri.utf8)[...]
+        if bytes.first != slash {
             // absolute form: scheme://authority/path → /path
-            guard let scheme = target.range(of: "://") else { return nil }
-            let rest = target[scheme.upperBound...]
-            target = rest.firstIndex { $0 == "/" || $0 == "?" }.map { rest[$0...] } ?? "/"
-            if target.hasPrefix("?") { target = "/" + target }
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: "://".utf8) else {
+                return nil
+            }
+            let rest = bytes[(colon + 3)...]
+            bytes = rest.firstIndex { $0 == slash || $0 == UInt8(ascii: "?") }.map { rest[$0...] } ?? [slash][...]
+            if bytes.first == UInt8(ascii: "?") { bytes = ([slash] + bytes)[...] }
         }
-        if target.contains("#") { return nil }
-        let queryStart = target.firstIndex(of: "?")
-        let rawPath = queryStart.map { target[..<$0] } ?? target
-        let query = queryStart.map { target[$0...] } ?? ""
-        guard let decoded = decodeUnreserved(rawPath) else { return nil }
-        var segments: [Substring] = []
-        for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
-            let bare = segment.prefix { $0 != ";" }
-            if bare == "." { continue }
-            if bare == ".." {
-                if !segments.isEmpty { segments.removeLast() }
+        guard !bytes.contains(UInt8(ascii: "#")) else { return nil }
+        let queryStart = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
+        let query = bytes[queryStart...]
+        guard let decoded = decodeUnreserved(bytes[..<queryStart]) else { return nil }
+        var segments: [ArraySlice<UInt8>] = []
+        var endsInSlash = decoded.last == slash
+        for segment in decoded.split(separator: slash, omittingEmptySubsequences: true) {
+            let bare = segment.prefix { $0 != semicolon }
+            if bare.elementsEqual([dot]) || bare.elementsEqual([dot, dot]) {
+                if bare.count == 2, !segments.isEmpty { segments.removeLast() }
+                endsInSlash = true  // `/a/.` and `/a/b/..` are `/a/`
                 continue
             }
+            endsInSlash = decoded.last == slash
             segments.append(segment)
         }
-        let trailing = decoded.hasSuffix("/") && !segments.isEmpty ? "/" : ""
-        let path = "/" + segments.joined(separator: "/") + trailing
-        let matched =
-            "/" + segments.map { $0.prefix { $0 != ";" } }.joined(separator: "/") + trailing
-        let canonical = path + query
-        return Canonical(target: canonical, matched: Substring(matched), changed: canonical != uri)
+        let trailing: [UInt8] = endsInSlash && !segments.isEmpty ? [slash] : []
+        let path = [slash] + Array(segments.joined(separator: [slash])) + trailing
+        let matchedSegments = segments.map { $0.prefix { $0 != semicolon } }.filter { !$0.isEmpty }
+        let matched = [slash] + Array(matchedSegments.joined(separator: [slash])) + trailing
+        let target = String(decoding: path + query, as: UTF8.self)
+        return Canonical(
+            target: target, matched: Substring(String(decoding: matched, as: UTF8.self)), changed: target != uri)
     }
 
-    /// The common case without a copy: an origin-form target with no `%`, `;`, `#`, `//` or `/.` in its path
-    /// is canonical already; its path (before `?`). nil: take the long way.
+    /// Bytes no path may carry: a literal `\`, controls (below 0x20, and 0x7F).
+    private static func forbidden(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "\\") || byte < 0x20 || byte == 0x7F
+    }
+
+    /// The common case without a copy: an origin-form target with no `%`, `;`, `#`, `\`, control byte, `//` or `/.`
+    /// in its path, and no `#` after it, is canonical already; its path (before `?`). nil: take the long way.
     private static func alreadyCanonical(_ uri: String) -> Substring? {
+        guard uri.utf8.first == slash else { return nil }
         var previous: UInt8 = 0
         var index = uri.utf8.startIndex
-        guard uri.utf8.first == UInt8(ascii: "/") else { return nil }
         for byte in uri.utf8 {
             switch byte {
-            case UInt8(ascii: "?"): return uri[..<index]
-            case UInt8(ascii: "%"), UInt8(ascii: ";"), UInt8(ascii: "#"): return nil
-            case UInt8(ascii: "/"), UInt8(ascii: "."): if previous == UInt8(ascii: "/") { return nil }
-            default: break
+            case UInt8(ascii: "?"):
+                return uri.utf8[index...].contains(UInt8(ascii: "#")) ? nil : uri[..<index]
+            case UInt8(ascii: "%"), semicolon, UInt8(ascii: "#"): return nil
+            case slash, dot: if previous == slash { return nil }
+            default: if forbidden(byte) { return nil }
             }
             previous = byte
             index = uri.utf8.index(after: index)
@@ -67,13 +83,14 @@ enum RequestPath {
         return uri[...]
     }
 
-    /// `%XX` of an unreserved character decoded, other escapes kept as they are (upper-cased); nil for an
-    /// encoded `/` or `\`, or a malformed escape.
-    private static func decodeUnreserved(_ path: Substring) -> String? {
-        guard path.contains("%") else { return String(path) }
+    /// `%XX` of an unreserved character decoded, other escapes kept (upper-cased); nil for an encoded `/` or `\`,
+    /// a malformed escape, or a forbidden byte.
+    private static func decodeUnreserved(_ path: ArraySlice<UInt8>) -> [UInt8]? {
         var out: [UInt8] = []
-        var bytes = Array(path.utf8)[...]
+        out.reserveCapacity(path.count)
+        var bytes = path
         while let byte = bytes.popFirst() {
+            if forbidden(byte) { return nil }
             guard byte == UInt8(ascii: "%") else {
                 out.append(byte)
                 continue
@@ -82,20 +99,22 @@ enum RequestPath {
                 return nil
             }
             let value = hi << 4 | lo
-            if value == UInt8(ascii: "/") || value == UInt8(ascii: "\\") { return nil }
+            if value == slash || value == UInt8(ascii: "\\") { return nil }
             let unreserved =
                 (value >= 0x41 && value <= 0x5A) || (value >= 0x61 && value <= 0x7A) || (value >= 0x30 && value <= 0x39)
-                || value == UInt8(ascii: "-") || value == UInt8(ascii: ".") || value == UInt8(ascii: "_")
+                || value == UInt8(ascii: "-") || value == dot || value == UInt8(ascii: "_")
                 || value == UInt8(ascii: "~")
             if unreserved {
                 out.append(value)
             } else {
-                out += Array(
-                    "%\(String(value >> 4, radix: 16, uppercase: true))\(String(value & 0xF, radix: 16, uppercase: true))"
-                        .utf8)
+                out += [UInt8(ascii: "%"), upperHex(value >> 4), upperHex(value & 0xF)]
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
+    }
+
+    private static func upperHex(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") + nibble - 10
     }
 
     private static func hex(_ c: UInt8) -> UInt8? {

@@ -7,10 +7,15 @@ extension Balancer {
     /// holds the very array the snapshot does, so the comparison is one of identity while nothing changed.
     func members(of subset: SubsetSelector, in snapshot: DiscoveredService) -> [DiscoveredEndpoint] {
         if let cached = subsetMembers[subset.name], cached.labels == subset.labels, cached.all == snapshot.endpoints {
+            // Equal but another array (a new revision with the same endpoints): keep this one, so the next
+            // comparison is one of identity again.
+            if cached.revision != snapshot.revision {
+                subsetMembers[subset.name] = (snapshot.endpoints, snapshot.revision, subset.labels, cached.endpoints)
+            }
             return cached.endpoints
         }
         let endpoints = snapshot.endpoints.filter(subset.contains)
-        subsetMembers[subset.name] = (snapshot.endpoints, subset.labels, endpoints)
+        subsetMembers[subset.name] = (snapshot.endpoints, snapshot.revision, subset.labels, endpoints)
         return endpoints
     }
 

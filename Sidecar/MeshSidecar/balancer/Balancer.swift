@@ -29,7 +29,9 @@ final class Balancer: @unchecked Sendable {
     var onEjection: ((HostPort, TimeAmount) -> Void)?
     /// Each subset's members at the revision they were computed for (see `members(of:in:)`).
     var subsetMembers:
-        [String: (all: [DiscoveredEndpoint], labels: [String: String], endpoints: [DiscoveredEndpoint])] =
+        [String: (
+            all: [DiscoveredEndpoint], revision: UInt64, labels: [String: String], endpoints: [DiscoveredEndpoint]
+        )] =
             [:]
     /// Uniform numbers for splits and fault chances (and P2C): one generator per destination and loop.
     var random = SystemRandomNumberGenerator()

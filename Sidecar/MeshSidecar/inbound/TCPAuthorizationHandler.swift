@@ -22,7 +22,7 @@ final class TCPAuthorizationHandler: ChannelInboundHandler, RemovableChannelHand
         if let refusal = connection.admitConnection() {
             router.metrics.proxyError(.inbound, refusal.cause)
             router.logger.info(
-                "TCP connection refused",
+                "TCP connection closed after the handshake",
                 metadata: ["peer": "\(connection.peerIdentity ?? "none")", "reason": "\(refusal)"])
             context.close(promise: nil)
             return
