@@ -21,7 +21,7 @@ if [ "$SKIP_MESHWORK" != 1 ]; then
       out=$(wrk -t 2 -c $c -d 4s "http://$ACCESS_URL/"); on=$(echo "$out" | awk '/Requests\/sec/{print $2}')
       errs+=$(echo "$out" | awk '/Non-2xx|Socket errors/{print}' | tr '\n' ' ')
       bare=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork-bare]}/" | awk '/Requests\/sec/{print $2}')
-      ratios+=("$(awk -v a="${on:-0}" -v b="${bare:-0}" 'BEGIN{printf "%.4f", b > 0 ? a / b : 0}')")
+      ratios+=("$(awk -v a="${on:-0}" -v b="${bare:-0}" 'BEGIN{printf "%.4f", (b > 0 ? a / b : 0)}')")
     done
     emit "{\"kind\":\"access-ab\",\"conns\":$c,\"ratios\":[$(IFS=,; echo "${ratios[*]}")],\"errors_on\":\"$errs\"}"
   done

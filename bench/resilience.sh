@@ -17,7 +17,7 @@ if [ "$SKIP_MESHWORK" != 1 ]; then
     for _ in 1 2 3 4 5; do
       on=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork]}/" | awk '/Requests\/sec/{print $2}')
       bare=$(wrk -t 2 -c $c -d 4s "http://${TARGET[meshwork-bare]}/" | awk '/Requests\/sec/{print $2}')
-      ratios+=("$(awk -v a="${on:-0}" -v b="${bare:-0}" 'BEGIN{printf "%.4f", b > 0 ? a / b : 0}')")
+      ratios+=("$(awk -v a="${on:-0}" -v b="${bare:-0}" 'BEGIN{printf "%.4f", (b > 0 ? a / b : 0)}')")
     done
     emit "{\"kind\":\"resilience-ab\",\"conns\":$c,\"ratios\":[$(IFS=,; echo "${ratios[*]}")]}"
   done

@@ -85,13 +85,8 @@ import Testing
         let frontend = try mesh.sidecar("frontend", app: 1, extra: ["--upstream", "echo=127.0.0.1:0"])
         let billing = try mesh.sidecar("billing", app: 1, extra: ["--upstream", "echo=127.0.0.1:0"])
         try mesh.apply(
-            Self.declare(["frontend"])
+            Self.declare(["frontend"]) + Self.declare(["echo"], protocol: "tcp")
                 + """
-                apiVersion: meshwork.dev/v1
-                kind: Service
-                metadata: {name: echo}
-                spec: {protocol: tcp}
-                ---
                 apiVersion: meshwork.dev/v1
                 kind: AuthorizationPolicy
                 metadata: {name: echo}
@@ -214,13 +209,8 @@ import Testing
         let echo = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "http2"])
         let (_, binds) = try mesh.caller(binding: ["echo"])
         try mesh.apply(
-            Self.declare(["caller"])
+            Self.declare(["caller"]) + Self.declare(["echo"], protocol: "grpc")
                 + """
-                apiVersion: meshwork.dev/v1
-                kind: Service
-                metadata: {name: echo}
-                spec: {protocol: grpc}
-                ---
                 apiVersion: meshwork.dev/v1
                 kind: TrafficPolicy
                 metadata: {name: echo}

@@ -41,28 +41,45 @@ struct Authorizer: Sendable, Equatable {
         }
     }
 
-    /// A `RouteMatch` for the request path: exact paths and prefixes kept apart, compared as bytes.
+    /// A `RouteMatch` for the request path: exact paths and prefixes kept apart as bytes, methods as a short list
+    /// (comparing two small strings is cheaper than hashing one).
     private struct Route: Equatable, Sendable {
-        let methods: Set<String>?
-        let exact: [String]
-        let prefixes: [String]
+        let methods: [String]?
+        let exact: [[UInt8]]
+        let prefixes: [[UInt8]]
         let headers: [String: String]?
 
         init(_ match: RouteMatch) {
-            methods = match.methods.flatMap { $0.isEmpty ? nil : Set($0) }
+            methods = match.methods.flatMap { $0.isEmpty ? nil : $0 }
             let paths = match.paths ?? []
-            exact = paths.filter { !$0.hasSuffix("*") }
-            prefixes = paths.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) }
+            exact = paths.filter { !$0.hasSuffix("*") }.map { Array($0.utf8) }
+            prefixes = paths.filter { $0.hasSuffix("*") }.map { Array($0.dropLast().utf8) }
             headers = match.headers
         }
 
         func matches(method: String, path: Substring, header: (String) -> String?) -> Bool {
             // HEAD is answered by GET's handler in most apps: a route for GET covers it too (as RouteMatch does).
             if let methods, !methods.contains(method), method != "HEAD" || !methods.contains("GET") { return false }
-            if let headers, !headers.allSatisfy({ header($0.key) == $0.value }) { return false }
-            if exact.isEmpty && prefixes.isEmpty { return true }
-            let bytes = path.utf8
-            return exact.contains { $0.utf8.elementsEqual(bytes) } || prefixes.contains { bytes.starts(with: $0.utf8) }
+            if exact.isEmpty && prefixes.isEmpty {
+                return headers.map { $0.allSatisfy { header($0.key) == $0.value } } ?? true
+            }
+            let fits =
+                path.utf8.withContiguousStorageIfAvailable { bytes in
+                    exact.contains { Self.equal(bytes, $0) } || prefixes.contains { Self.starts(bytes, $0) }
+                }
+                ?? (exact.contains { path.utf8.elementsEqual($0) } || prefixes.contains { path.utf8.starts(with: $0) })
+            guard fits else { return false }
+            return headers.map { $0.allSatisfy { header($0.key) == $0.value } } ?? true
+        }
+
+        private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: [UInt8]) -> Bool {
+            guard bytes.count >= prefix.count else { return false }
+            for i in prefix.indices where bytes[i] != prefix[i] { return false }
+            return true
+        }
+
+        private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ path: [UInt8]) -> Bool {
+            bytes.count == path.count && starts(bytes, path)
         }
     }
 
