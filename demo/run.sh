@@ -38,9 +38,10 @@ done
 python3 demo/app.py orders 0 >"$RUN/orders-app.log" 2>&1 & PIDS+=($!)
 ORDERS_APP=$(app_port "$RUN/orders-app.log")
 "$BIN/mesh-sidecar" --service orders --control "$CONTROL" --token-file "$RUN/orders.token" --app "127.0.0.1:$ORDERS_APP" \
-  --data-dir "$RUN/orders" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/orders-sidecar.log" 2>&1 & PIDS+=($!)
+  --data-dir "$RUN/orders" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 \
+  --label track=stable >"$RUN/orders-sidecar.log" 2>&1 & PIDS+=($!)
 ORDERS_IN=$(field "$RUN/orders-sidecar.log" inbound)
-echo "== orders app on :$ORDERS_APP, its sidecar accepts mTLS on $ORDERS_IN"
+echo "== orders app on :$ORDERS_APP, its sidecar (instance label track=stable) accepts mTLS on $ORDERS_IN"
 
 "$BIN/mesh-sidecar" --service frontend --control "$CONTROL" --token-file "$RUN/frontend.token" --app 127.0.0.1:1 \
   --health-check none --data-dir "$RUN/frontend" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/frontend-sidecar.log" 2>&1 & PIDS+=($!)
@@ -78,6 +79,15 @@ printf 'apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: order
 echo "== a bad change is refused with positions, and nothing is stored:"
 "$BIN/meshctl" apply -f "$RUN/bad.yaml" 2>&1 || true
 "$BIN/meshctl" history
+echo "== the policy in force (policies/examples): orders' AuthorizationPolicy lets frontend only read orders,"
+echo "   its TrafficPolicy splits 90/10 between the stable and canary subsets (no canary instance runs: its weight"
+echo "   goes to stable) and sends x-canary: true to the canary (explicit: no endpoints → 503)"
+for req in "GET /orders" "POST /orders" "GET /admin" "GET /orders x-canary"; do
+  set -- $req
+  printf '   %-24s → ' "$req"
+  http_proxy="http://$FRONTEND_OUT" curl -s -o /dev/null -X "$1" ${3:+-H "x-canary: true"} \
+    -w "%{http_code} %header{x-mesh-error}\n" "http://orders$2"
+done
 
 end=$(( $(date +%s) + ${DEMO_SECONDS:-315360000} ))
 echo
