@@ -8,11 +8,13 @@ import Testing
 
 /// The policy registry over a real SQLite file: versions, compare-and-swap appends, reopening, and
 /// concurrent changes that all land, each exactly once.
-@Suite struct PolicyRegistryTests {
+@Suite final class PolicyRegistryTests {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString)").path
     let logger = Logger(label: "test")
 
     init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    // Every test gets its own instance and directory; the tests that do not remove it themselves leave it here.
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func service(_ name: String, marker: String) throws -> [LoadedDocument] {
         try PolicyLoader.load(
