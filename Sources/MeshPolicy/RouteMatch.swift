@@ -4,7 +4,7 @@ import Yams
 /// Which requests of a service a rule covers: methods, paths and headers, each absent meaning all. Paths are
 /// exact (`/orders`) or prefixes ending in `*` (`/orders/*`); headers must all be present with exactly these
 /// values (names in lower case). Shared by AuthorizationPolicy rules, a TrafficPolicy's routes and the routes on
-/// which it lets POST and PATCH be retried.
+/// which it lets POST and PATCH be retried; the sidecar matches requests with it compiled (`RouteMatcher`).
 public struct RouteMatch: Sendable, Equatable, Codable {
     public var methods: [String]?
     public var paths: [String]?
@@ -19,23 +19,6 @@ public struct RouteMatch: Sendable, Equatable, Codable {
     static let knownMethods: Set<String> = [
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
     ]
-
-    /// Whether a request with `method`, `path` (query included or not) and headers (`header` answers a lower-case
-    /// name's first value) is covered.
-    public func matches(method: String, path: String, header: (String) -> String? = { _ in nil }) -> Bool {
-        // HEAD is answered by GET's handler in most apps: a route for GET covers it too.
-        if let methods, !methods.isEmpty, !methods.contains(method),
-            method != "HEAD" || !methods.contains("GET")
-        {
-            return false
-        }
-        if let headers, !headers.allSatisfy({ header($0.key) == $0.value }) { return false }
-        guard let paths, !paths.isEmpty else { return true }
-        let bare = path.firstIndex(of: "?").map { path[..<$0] } ?? path[...]
-        return paths.contains { pattern in
-            pattern.hasSuffix("*") ? bare.hasPrefix(pattern.dropLast()) : bare == pattern
-        }
-    }
 
     /// Whether a rule path (a trailing `*` aside) is written the way the sidecar makes request paths canonical
     /// before matching them; one that is not could never match (and a restriction would cover nothing).

@@ -8,7 +8,7 @@ import MeshPolicy
 /// way but lets everything through, counting and logging what it would have refused.
 ///
 /// Compiled for the request path: rules are indexed by caller, so a request looks only at its caller's rules and
-/// the `*` ones (in order) to be allowed; paths compare as UTF-8 bytes. Only a refusal walks every rule, for
+/// the `*` ones (in order) to be allowed; routes are `RouteMatcher`s. Only a refusal walks every rule, for
 /// its reason (and, under `default: allow`, to learn whether a rule covers the route).
 struct Authorizer: Sendable, Equatable {
     enum Decision: Equatable, Sendable {
@@ -28,7 +28,7 @@ struct Authorizer: Sendable, Equatable {
     private struct Rule: Equatable, Sendable {
         /// nil: any workload of the trust domain (`*`).
         let callers: Set<String>?
-        let routes: [Route]
+        let routes: [RouteMatcher]
 
         /// `*` is any workload of the trust domain: not the operator's or the control plane's identity.
         func allows(_ caller: String?) -> Bool {
@@ -41,53 +41,11 @@ struct Authorizer: Sendable, Equatable {
         }
     }
 
-    /// A `RouteMatch` for the request path: exact paths and prefixes kept apart as bytes, methods as a short list
-    /// (comparing two small strings is cheaper than hashing one).
-    private struct Route: Equatable, Sendable {
-        let methods: [String]?
-        let exact: [[UInt8]]
-        let prefixes: [[UInt8]]
-        let headers: [String: String]?
-
-        init(_ match: RouteMatch) {
-            methods = match.methods.flatMap { $0.isEmpty ? nil : $0 }
-            let paths = match.paths ?? []
-            exact = paths.filter { !$0.hasSuffix("*") }.map { Array($0.utf8) }
-            prefixes = paths.filter { $0.hasSuffix("*") }.map { Array($0.dropLast().utf8) }
-            headers = match.headers
-        }
-
-        func matches(method: String, path: Substring, header: (String) -> String?) -> Bool {
-            // HEAD is answered by GET's handler in most apps: a route for GET covers it too (as RouteMatch does).
-            if let methods, !methods.contains(method), method != "HEAD" || !methods.contains("GET") { return false }
-            if exact.isEmpty && prefixes.isEmpty {
-                return headers.map { $0.allSatisfy { header($0.key) == $0.value } } ?? true
-            }
-            let fits =
-                path.utf8.withContiguousStorageIfAvailable { bytes in
-                    exact.contains { Self.equal(bytes, $0) } || prefixes.contains { Self.starts(bytes, $0) }
-                }
-                ?? (exact.contains { path.utf8.elementsEqual($0) } || prefixes.contains { path.utf8.starts(with: $0) })
-            guard fits else { return false }
-            return headers.map { $0.allSatisfy { header($0.key) == $0.value } } ?? true
-        }
-
-        private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: [UInt8]) -> Bool {
-            guard bytes.count >= prefix.count else { return false }
-            for i in prefix.indices where bytes[i] != prefix[i] { return false }
-            return true
-        }
-
-        private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ path: [UInt8]) -> Bool {
-            bytes.count == path.count && starts(bytes, path)
-        }
-    }
-
     init(_ spec: AuthorizationPolicy.Spec) {
         mode = spec.mode
         defaultAction = spec.default
         rules = spec.rules.map { rule in
-            Rule(callers: rule.from.contains("*") ? nil : Set(rule.from), routes: rule.to.map(Route.init))
+            Rule(callers: rule.from.contains("*") ? nil : Set(rule.from), routes: rule.to.map(RouteMatcher.init))
         }
         let rules = self.rules
         var byCaller: [String: [Int]] = [:]

@@ -58,7 +58,7 @@ struct InjectedFault: Sendable, Equatable {
 struct TrafficRoutes: Sendable {
     struct Route: Sendable {
         let name: String
-        let match: RouteMatch?
+        let match: RouteMatcher?
         let subset: SubsetSelector?
         let fault: InjectedFault?
     }
@@ -77,7 +77,8 @@ struct TrafficRoutes: Sendable {
         }
         routes = try (spec?.routes ?? []).enumerated().map { index, route in
             Route(
-                name: route.name ?? "routes[\(index)]", match: route.match, subset: route.subset.map(selector),
+                name: route.name ?? "routes[\(index)]", match: route.match.map(RouteMatcher.init),
+                subset: route.subset.map(selector),
                 fault: try route.fault.map(InjectedFault.init))
         }
         split = (spec?.split ?? []).map { Weighted(subset: selector($0.subset), weight: $0.weight) }
@@ -87,10 +88,7 @@ struct TrafficRoutes: Sendable {
 
     /// The first route `head` matches.
     func route(for head: HTTPRequestHead) -> Route? {
-        routes.first { route in
-            guard let match = route.match else { return true }
-            return match.matches(method: head.method.rawValue, path: head.uri) { head.headers.first(name: $0) }
-        }
+        routes.first { $0.match?.matches(head) ?? true }
     }
 
     /// One subset of the split by weight, among those `isLive` says have endpoints: a subset without live

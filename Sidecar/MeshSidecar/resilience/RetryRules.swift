@@ -15,7 +15,7 @@ final class RetryRules: Sendable {
     /// Failures that never reached the app are retried (not on the inbound side: its caller tries elsewhere).
     let onUnsent: Bool
     let grpcCodes: Set<Int>
-    let nonIdempotent: [RouteMatch]
+    let nonIdempotent: [RouteMatcher]
     let backoffBase: TimeAmount
     let backoffMax: TimeAmount
     let bufferBytes: Int
@@ -38,7 +38,7 @@ final class RetryRules: Sendable {
         self.onReset = onReset
         self.onUnsent = onUnsent
         self.grpcCodes = grpcCodes
-        self.nonIdempotent = nonIdempotent
+        self.nonIdempotent = nonIdempotent.map(RouteMatcher.init)
         self.backoffBase = backoffBase
         self.backoffMax = backoffMax
         self.bufferBytes = bufferBytes
@@ -82,7 +82,7 @@ final class RetryRules: Sendable {
         case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
         default: break
         }
-        return nonIdempotent.contains { $0.matches(method: head.method.rawValue, path: head.uri) }
+        return nonIdempotent.contains { $0.matches(head) }
     }
 
     func retries(status: Int) -> Bool { statuses.contains(status) || statusClasses.contains(status / 100) }
