@@ -1,7 +1,9 @@
 # Meshwork: the two commands a newcomer runs are `make demo` and `make test`.
 SHELL := /bin/bash
 # System packages the build, demo and tests need (Debian names). Installed only if missing.
-APT_PACKAGES := curl iproute2 openssl python3 python3-grpcio python3-websockets python3-jsonschema python3-yaml nghttp2-client redis-server redis-tools
+APT_PACKAGES := curl iproute2 openssl python3 python3-grpcio python3-websockets python3-jsonschema python3-yaml nghttp2-client redis-server redis-tools libsystemd-dev prometheus python3-pip
+# Python packages from PyPI the tests need (the OTLP receiver), kept inside the build folder.
+PY_TARGET := .build/python
 
 .PHONY: deps build release demo test bench lint protos clean
 
@@ -11,6 +13,8 @@ deps:
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@[ -d $(PY_TARGET)/opentelemetry/proto ] || /usr/bin/python3 -m pip install --quiet --disable-pip-version-check \
+	  --root-user-action=ignore --break-system-packages --target $(PY_TARGET) opentelemetry-proto
 
 build: deps
 	swift build

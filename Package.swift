@@ -40,6 +40,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP over HTTP/protobuf only: the trait keeps gRPC's exporter (and a second gRPC stack) out.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Domain core: names, addresses, durations. Imports no NIO and no gRPC.
@@ -71,8 +74,10 @@ let package = Package(
                 "MeshCore", .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio
         ),
-        // Logging bootstrap and access-log lines shared by every binary.
-        .target(name: "MeshTelemetry", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // libsystemd's journal API (sd_journal_send), from apt's libsystemd-dev.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Logging bootstrap (stdout JSON or journald) and access-log lines shared by every binary.
+        .target(name: "MeshTelemetry", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         // The versioned wire API: generated from Protos/ by scripts/gen-proto.sh, committed.
         .target(
             name: "MeshAPI",
@@ -112,6 +117,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ] + nio,
             path: "Sidecar/MeshSidecar"
         ),

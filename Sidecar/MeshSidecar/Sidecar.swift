@@ -3,6 +3,7 @@ import Logging
 import MeshControlClient
 import MeshCore
 import MeshIdentity
+import MeshTelemetry
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOExtras
@@ -74,14 +75,17 @@ public struct Sidecar {
         }
         let ready = NIOLockedValueBox(false)
         let metrics = SidecarMetrics()
+        let (telemetry, telemetryServices) = try makeTelemetry(metrics)
         let (listeners, advertise) = try await bindListeners(
-            tls: tls, cache: cache, policy: policy, ready: ready, metrics: metrics, drain: drain, group: group)
+            tls: tls, cache: cache, policy: policy, ready: ready, telemetry: telemetry, drain: drain, group: group)
 
-        var services: [any Service] = [
-            ListenerService(
-                drain: drain, admin: listeners.admin, group: group, drainTimeout: config.drainTimeout, cache: cache,
-                gates: { metrics.gates }, logger: logger)
-        ]
+        // Telemetry first: services stop in reverse order, so spans and access lines of the drain still go out.
+        var services: [any Service] =
+            telemetryServices + [
+                ListenerService(
+                    drain: drain, admin: listeners.admin, group: group, drainTimeout: config.drainTimeout, cache: cache,
+                    gates: { metrics.gates }, logger: logger)
+            ]
         switch config.mode {
         case .controlPlane(let control, _, let dataDir):
             // One connection to the control plane carries all of these; it is listed first so that it stops
@@ -111,6 +115,32 @@ public struct Sidecar {
         try await serviceGroup.run()
     }
 
+    /// Spans (when an OTLP endpoint is set), the access log (when on), and their background services.
+    private func makeTelemetry(_ metrics: SidecarMetrics) throws -> (ExchangeTelemetry, [any Service]) {
+        let config = configuration.telemetry
+        var services: [any Service] = []
+        var export: SpanExport?
+        if let endpoint = config.tracesEndpoint {
+            do {
+                export = try SpanExport(
+                    endpoint: endpoint, serviceName: configuration.service.value,
+                    losses: ExportLosses(metrics: metrics.tracing), logger: logger)
+            } catch {
+                throw MeshError(.invalidConfiguration, "--otlp-endpoint \(endpoint): \(error)")
+            }
+            services.append(export!.service)
+            logger.notice(
+                "exporting spans over OTLP/HTTP",
+                metadata: ["endpoint": "\(endpoint)", "sampling": "\(config.traceSampling)"])
+        }
+        let sink = config.accessLog > 0 ? AccessLogSink(target: MeshLogging.target) : nil
+        services.append(TelemetryService(sink: sink, peers: metrics.peers, logger: logger))
+        let telemetry = ExchangeTelemetry(
+            metrics: metrics, service: configuration.service.value, sampling: config.traceSampling, export: export,
+            accessLog: sink.map { AccessLog(ratio: config.accessLog, sink: $0) })
+        return (telemetry, services)
+    }
+
     private func firstIdentity() async throws -> WorkloadIdentity {
         let config = configuration
         switch config.mode {
@@ -126,9 +156,10 @@ public struct Sidecar {
     /// Opens every listener (inbound, outbound, upstream binds, admin) and logs where they are bound.
     private func bindListeners(
         tls: TLSState, cache: EndpointCache, policy: SidecarPolicy, ready: NIOLockedValueBox<Bool>,
-        metrics: SidecarMetrics, drain: DrainGroup, group: MultiThreadedEventLoopGroup
+        telemetry: ExchangeTelemetry, drain: DrainGroup, group: MultiThreadedEventLoopGroup
     ) async throws -> (listeners: (data: [any Channel], admin: any Channel), advertise: HostPort) {
         let config = configuration
+        let metrics = telemetry.metrics
         let inboundPools = PoolSet(
             group: group, connector: PlainUpstreamConnector(wire: config.appProtocol == .http2 ? .http2 : .http1))
         let outbound = OutboundParts(
@@ -147,7 +178,7 @@ public struct Sidecar {
             http1Pools: PoolSet(
                 group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics, wire: .http1)),
             http2Pools: PoolSet(group: group, connector: MTLSUpstreamConnector(tls: tls, metrics: metrics)),
-            limits: config.httpLimits, metrics: metrics, drain: drain, logger: logger)
+            limits: config.httpLimits, metrics: metrics, telemetry: telemetry, drain: drain, logger: logger)
         let inbound = try await bindReporting("inbound", config.inbound) {
             try await InboundProxy.bind(
                 config.inbound, tls: tls,
@@ -156,7 +187,8 @@ public struct Sidecar {
                     metrics: metrics, logger: logger),
                 appProtocol: config.appProtocol,
                 pools: inboundPools, limits: config.httpLimits,
-                gate: metrics.gate(.inbound, config.listenerLimits), metrics: metrics, drain: drain, logger: logger)
+                gate: metrics.gate(.inbound, config.listenerLimits), metrics: metrics, telemetry: telemetry,
+                drain: drain, logger: logger)
         }
         let outboundListener = try await bindReporting("outbound", config.outbound) {
             try await OutboundProxy.bind(

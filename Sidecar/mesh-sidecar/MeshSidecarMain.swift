@@ -29,6 +29,11 @@ struct MeshSidecarMain {
           --handshake-timeout DUR   accept to TLS handshake or first byte (10s)
           --idle-timeout DUR        no byte either way (1h)
           --drain-timeout DUR       SIGTERM waits this long for in-flight requests (30s)
+          --otlp-endpoint URL       OTLP/HTTP collector for spans, e.g. http://127.0.0.1:4318 (none;
+                                    OTEL_EXPORTER_OTLP_ENDPOINT is honoured)
+          --trace-sampling SHARE    new traces sampled here: 1% or 0.01 (1%); a caller's decision is followed
+          --access-log off|on|SHARE one JSON line per request, or a share of them (off); failures always
+          --log-target auto|stdout|journald   journald when systemd gives us JOURNAL_STREAM (auto)
           --trust-domain NAME       (mesh.local)   --log-level LEVEL (info)
         Every flag has a MESH_* environment twin (--token-file: MESH_TOKEN_FILE).
         """
@@ -43,6 +48,10 @@ struct MeshSidecarMain {
         } catch {
             fail(64, error.message)
         }
+        let environment = ProcessInfo.processInfo.environment
+        MeshLogging.configure(
+            target: LogTarget.resolve(configuration.telemetry.logTarget, environment: environment) ?? .stdout,
+            service: configuration.service.value, identifier: "mesh-sidecar")
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)
         let logger = Logger(label: "mesh-sidecar")
         // Each proxied connection holds two descriptors (the caller's and the upstream's), on every data listener.

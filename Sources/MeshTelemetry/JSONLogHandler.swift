@@ -31,10 +31,19 @@ public struct JSONLogHandler: LogHandler {
             "{\"ts\":\(Self.quote(Self.timestamp())),\"level\":\(Self.quote(event.level.rawValue)),\"logger\":\(Self.quote(label)),\"msg\":\(Self.quote("\(event.message)"))"
         for key in fields.keys.sorted() { line += ",\(Self.quote(key)):\(Self.quote(fields[key]!))" }
         line += "}\n"
+        if MeshLogging.target == .journald {
+            var entry: [(String, String)] = [
+                ("MESSAGE", "\(event.message)"), ("PRIORITY", "\(Journal.priority(event.level.rawValue))"),
+                ("SYSLOG_IDENTIFIER", MeshLogging.identifier), ("MESH_LOGGER", label),
+            ]
+            if let service = MeshLogging.service { entry.append(("MESH_SERVICE", service)) }
+            for key in fields.keys.sorted() { entry.append((Journal.fieldName(key), fields[key]!)) }
+            if Journal.send(entry) == 0 { return }
+        }
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         let now = Date()
         var t = time_t(now.timeIntervalSince1970)
         var tm = tm()
@@ -63,8 +72,34 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
+/// Where log lines go: one JSON object per line on stdout, or journald entries with structured fields.
+public enum LogTarget: String, Sendable {
+    case stdout, journald
+
+    /// `--log-target stdout|journald|auto` (auto, the default: journald when systemd connected our output to
+    /// the journal, i.e. `JOURNAL_STREAM` is set).
+    public static func resolve(_ flag: String?, environment: [String: String]) -> LogTarget? {
+        switch flag ?? "auto" {
+        case "auto": Journal.isStreamTarget(environment) ? .journald : .stdout
+        case let other: LogTarget(rawValue: other)
+        }
+    }
+}
+
 public enum MeshLogging {
     private static let current = Mutex(Logger.Level.info)
+    private static let settings = Mutex<(target: LogTarget, service: String?, identifier: String)>(
+        (.stdout, nil, "meshwork"))
+
+    public static var target: LogTarget { settings.withLock { $0.target } }
+    /// The service this process serves (journald's `MESH_SERVICE=`), and the program (`SYSLOG_IDENTIFIER=`).
+    public static var service: String? { settings.withLock { $0.service } }
+    public static var identifier: String { settings.withLock { $0.identifier } }
+
+    /// Sets where lines go, before or after `bootstrap`.
+    public static func configure(target: LogTarget, service: String?, identifier: String) {
+        settings.withLock { $0 = (target, service, identifier) }
+    }
 
     /// The level every Meshwork logger uses; changing it takes effect at once (admin `/loglevel`).
     public static var level: Logger.Level {

@@ -116,12 +116,29 @@ extension Mesh {
     }
 
     /// One metric's value from a sidecar's `/metrics` (0 when absent).
-    func metric(_ sidecar: Sidecar, _ series: String) throws -> Double {
+    /// The sum of the series matching `selector` (`name` or `name{label="value",…}`: every series of that name
+    /// whose labels include those given, so `mesh_retries_total{direction="outbound"}` adds up every peer's).
+    func metric(_ sidecar: Sidecar, _ selector: String) throws -> Double {
         let r = try p.run("/usr/bin/curl", ["-s", "--max-time", "5", "http://\(sidecar.admin)/metrics"])
-        for line in r.output.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.split(separator: " ").last ?? "") ?? 0
+        return Self.sum(r.output, selector)
+    }
+
+    static func sum(_ exposition: String, _ selector: String) -> Double {
+        func parse(_ series: Substring) -> (name: Substring, labels: Set<Substring>) {
+            guard let open = series.firstIndex(of: "{") else { return (series, []) }
+            let inner = series[series.index(after: open)..<(series.lastIndex(of: "}") ?? series.endIndex)]
+            return (series[..<open], Set(inner.split(separator: ",")))
         }
-        return 0
+        let wanted = parse(selector[...])
+        var total = 0.0
+        for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " ") else { continue }
+            let series = parse(line[..<space])
+            if series.name == wanted.name, wanted.labels.isSubset(of: series.labels) {
+                total += Double(line[line.index(after: space)...]) ?? 0
+            }
+        }
+        return total
     }
 }
 

@@ -52,6 +52,10 @@ import Testing
         func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
             .success(routed.endpoint)
         }
+
+        func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
+            (PeerLabels(service: "orders", identity: nil), "orders")
+        }
     }
 
     struct FailingRouter: RequestRouter {
@@ -62,16 +66,23 @@ import Testing
         func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
             .failure(ProxyError(.noEndpoints, "none"))
         }
+
+        func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
+            (PeerLabels(service: "orders", identity: nil), "orders")
+        }
     }
 
     let metrics = SidecarMetrics()
+    var telemetry: ExchangeTelemetry {
+        ExchangeTelemetry(metrics: metrics, service: "frontend", sampling: 0, export: nil, accessLog: nil)
+    }
 
     func downstream(_ router: any RequestRouter, _ pool: ConnectionPool, loop: EmbeddedEventLoop) throws
         -> EmbeddedChannel
     {
         let channel = EmbeddedChannel(
             handler: HTTPForwardingHandler(
-                router: router, pool: pool, direction: .outbound, metrics: metrics, logger: Logger(label: "test")),
+                router: router, pool: pool, direction: .outbound, telemetry: telemetry, logger: Logger(label: "test")),
             loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         return channel
@@ -158,8 +169,13 @@ import Testing
         #expect(trailers?.first(name: "grpc-status") == "14")
         #expect(down.isActive, "a keep-alive client keeps its connection after a sidecar error")
         let text = String(decoding: metrics.render(identityNotAfter: Date()), as: UTF8.self)
-        #expect(text.contains(#"mesh_proxy_errors_total{direction="outbound",cause="no_endpoints"} 1"#), "\(text)")
-        #expect(text.contains(#"mesh_http_requests_total{direction="outbound",status_class="5xx"} 1"#))
+        #expect(
+            text.contains(
+                #"mesh_proxy_errors_total{direction="outbound",peer_service="orders",cause="no_endpoints"} 1"#),
+            "\(text)")
+        #expect(
+            text.contains(#"mesh_http_requests_total{direction="outbound",peer_service="orders",status_class="5xx"} 1"#)
+        )
 
         connector.failure = ProxyError(.tlsPeerIdentityMismatch, "peer presented spiffe://mesh.local/svc/payments")
         // Without retries: a connect failure (here, the wrong peer) is answered at once.
@@ -264,7 +280,8 @@ import Testing
         weak var freed: HTTPForwardingHandler?
         try {
             let handler = HTTPForwardingHandler(
-                router: FixedRouter(), pool: pool, direction: .inbound, metrics: metrics, logger: Logger(label: "test"))
+                router: FixedRouter(), pool: pool, direction: .inbound, telemetry: telemetry,
+                logger: Logger(label: "test"))
             freed = handler
             let down = EmbeddedChannel(handler: handler, loop: loop)
             try down.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()

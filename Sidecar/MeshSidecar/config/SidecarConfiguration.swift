@@ -39,12 +39,14 @@ public struct SidecarConfiguration: Sendable {
     public var labels: [String: String] = [:]
     /// Standalone mode's policy (`--policy FILE`): YAML documents as `meshctl validate` reads them, validated here.
     public var policy: [PolicyDocument] = []
+    /// Traces, access log, log target.
+    public var telemetry: TelemetryConfiguration
 
     static let flags = Set([
         "service", "control", "token-file", "app", "data-dir", "inbound", "advertise", "outbound", "admin", "upstream",
         "protocol", "trust-domain", "log-level", "cert", "key", "bundle", "endpoint", "drain-timeout", "health-check",
         "policy", "label",
-    ]).union(ListenerLimits.flags)
+    ]).union(ListenerLimits.flags).union(TelemetryConfiguration.flags)
 
     /// Parses flags and `MESH_*` twins; throws one line naming the flag, the value and what is allowed.
     public init(arguments: [String], environment: [String: String]) throws(MeshError) {
@@ -87,6 +89,7 @@ public struct SidecarConfiguration: Sendable {
             healthCheck = check
         }
         logLevel = try f.logLevel()
+        telemetry = try TelemetryConfiguration(f, environment: environment)
         if let drain = try f.optionalDuration("drain-timeout", in: .zero ... .seconds(3600), "0s...1h") {
             drainTimeout = drain
         }

@@ -51,6 +51,18 @@ struct ExchangeCompletion: Sendable {
         }
     }
 
+    /// What went wrong, as `x-mesh-error` names it (and `downstream_closed` for a client that left); nil when the
+    /// exchange went through.
+    var cause: String? {
+        switch outcome {
+        case .responded, .upgraded: nil
+        case .failed(let cause, _): cause.rawValue
+        case .upstreamReset: ProxyError.Cause.upstreamReset.rawValue
+        case .cutShort: ProxyError.Cause.timeout.rawValue
+        case .downstreamClosed: "downstream_closed"
+        }
+    }
+
     /// Whether the endpoint did its job, as a balancer counts it: it answered, and not with a 5xx.
     var endpointSucceeded: Bool {
         switch outcome {

@@ -11,7 +11,9 @@ import NIOTLS
 enum InboundProxy {
     static func bind(
         _ address: HostPort, tls: TLSState, router: InboundRouter, appProtocol: AppProtocol, pools: PoolSet,
-        limits: HTTPLimits, gate: ConnectionGate, metrics: SidecarMetrics, drain: DrainGroup, logger: Logger
+        limits: HTTPLimits, gate: ConnectionGate, metrics: SidecarMetrics, telemetry: ExchangeTelemetry,
+        drain: DrainGroup,
+        logger: Logger
     ) async throws -> any Channel {
         // accept → a slot under the listener's cap (else closed at once), then per connection:
         try await Listener.bindTLS(
@@ -50,7 +52,7 @@ enum InboundProxy {
                     let forwarder: HTTPServerSetup.Forwarder = { channel, downstream in
                         HTTPForwardingHandler(
                             router: connectionRouter, pool: pools[channel.eventLoop], direction: .inbound,
-                            metrics: metrics, logger: logger, httpHandlers: downstream.httpHandlers)
+                            telemetry: telemetry, logger: logger, httpHandlers: downstream.httpHandlers)
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         if case .negotiated("h2") = result {

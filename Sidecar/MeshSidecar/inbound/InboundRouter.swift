@@ -131,4 +131,9 @@ struct InboundRouter: RequestRouter {
     func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
         .success(routed.endpoint)
     }
+
+    /// The caller, from its verified identity (read once per connection); the route is this service.
+    func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
+        (PeerLabels(service: peerService ?? "unknown", identity: peerIdentity), policy.snapshot.inbound.service.value)
+    }
 }

@@ -20,7 +20,7 @@ final class TCPAuthorizationHandler: ChannelInboundHandler, RemovableChannelHand
         }
         let connection = router.forConnection(context.channel)
         if let refusal = connection.admitConnection() {
-            router.metrics.proxyError(.inbound, refusal.cause)
+            router.metrics.proxyError(.inbound, refusal.cause, peer: connection.peerService ?? "unknown")
             router.logger.info(
                 "TCP connection closed after the handshake",
                 metadata: ["peer": "\(connection.peerIdentity ?? "none")", "reason": "\(refusal)"])

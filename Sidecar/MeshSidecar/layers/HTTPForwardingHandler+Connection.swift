@@ -25,9 +25,14 @@ extension HTTPForwardingHandler {
             self.lease = nil
             pool.release(lease, reusable: reusable)
         }
-        if let attempt = finish.attempt { routed?.balancer?.attemptEnded(attempt) }
+        if let attempt = finish.attempt {
+            routed?.balancer?.attemptEnded(attempt)
+            hop?.endAttempt(result: attempt.result)
+        }
         if let completion = finish.completion {
-            metrics.exchangeCompleted(completion)
+            let (peer, route) = router.peer(of: routed, head: hop?.request, cause: completion.cause)
+            telemetry.completed(completion, hop: &hop, peer: peer, route: route)
+            hop = nil
             routed?.balancer?.exchangeEnded()
             routed = nil
             stopWaiting()

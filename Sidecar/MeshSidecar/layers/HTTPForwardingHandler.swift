@@ -18,9 +18,11 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     typealias OutboundOut = HTTPServerResponsePart
 
     var machine: ExchangeStateMachine
-    private let router: any RequestRouter
+    let router: any RequestRouter
     let pool: ConnectionPool
-    let metrics: SidecarMetrics
+    let telemetry: ExchangeTelemetry
+    /// The active exchange's part in its trace (from routing to completion).
+    var hop: HopTrace?
     private let logger: Logger
     /// The HTTP/1.1 handlers in front of this one, which step aside for a tunnel.
     private let httpHandlers: [any RemovableChannelHandler]
@@ -45,13 +47,13 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var feeding = false
 
     init(
-        router: any RequestRouter, pool: ConnectionPool, direction: Direction, metrics: SidecarMetrics,
+        router: any RequestRouter, pool: ConnectionPool, direction: Direction, telemetry: ExchangeTelemetry,
         logger: Logger, httpHandlers: [any RemovableChannelHandler] = []
     ) {
         self.machine = ExchangeStateMachine(direction: direction)
         self.router = router
         self.pool = pool
-        self.metrics = metrics
+        self.telemetry = telemetry
         self.logger = logger
         self.httpHandlers = httpHandlers
     }
@@ -157,6 +159,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .none:
             break
         case .route(let head, let step):
+            // trace: read what the request carries, decide sampling, start this hop's span
+            hop = telemetry.begin(head, direction: machine.direction)
             switch router.route(head, channel: context.channel) {
             case .ready(let routed): use(routed, step: step)
             case .failed(let error): perform(machine.failed(error, at: .now(), step: step))
@@ -173,7 +177,6 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             acquire(endpoint, upgrade: upgrade, fresh: fresh, step: step)
         case .retry(let finish):
             settle(finish)
-            metrics.retried(machine.direction)
             // A retry without a wait (a stale pooled connection) goes at once, not through the timer.
             let now = NIODeadline.now()
             if let due = machine.nextDue, due <= now {
@@ -187,8 +190,9 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             case .success(let endpoint): perform(machine.retryTo(endpoint, step: step))
             case .failure(let error): perform(machine.failed(error, at: .now(), step: step))
             }
-        case .sendFirst(let head, let parts):
+        case .sendFirst(var head, let parts):
             guard let lease else { preconditionFailure("sendFirst without a lease") }
+            if hop != nil { telemetry.prepareTry(&hop!, &head, endpoint: lease.target) }
             lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
             for part in parts { lease.channel.write(part, promise: nil) }
             lease.channel.flush()

@@ -12,6 +12,8 @@ struct RoutedRequest: Sendable {
     var policy: DestinationPolicy?
     /// The subset the route or the split chose: retries stay in it.
     var subset: SubsetSelector?
+    /// The name of the TrafficPolicy route the request matched, if one did.
+    var routeName: String?
     var plan = ExchangePlan.none
     /// No byte either way on the exchange for this long ends it.
     var idleTimeout: TimeAmount
@@ -30,6 +32,9 @@ protocol RequestRouter: Sendable {
     func route(_ head: HTTPRequestHead, channel: any Channel) -> RouteDecision
     /// The endpoint for a retry of `routed`, one not in `excluding` (already tried) if there is one.
     func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError>
+    /// Who an exchange was with and its route, as metrics, spans and logs name them (`routed` is nil when routing
+    /// failed with `cause`).
+    func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String)
 }
 
 extension ExchangePlan {

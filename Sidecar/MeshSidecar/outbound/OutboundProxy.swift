@@ -18,6 +18,7 @@ struct OutboundParts: Sendable {
     let http2Pools: PoolSet
     let limits: HTTPLimits
     let metrics: SidecarMetrics
+    let telemetry: ExchangeTelemetry
     let drain: DrainGroup
     let logger: Logger
 }
@@ -62,7 +63,7 @@ enum OutboundProxy {
             // HTTP/2 and gRPC callers as streams on one h2 connection per endpoint
             let pools = if case .http1 = downstream { parts.http1Pools } else { parts.http2Pools }
             return HTTPForwardingHandler(
-                router: router, pool: pools[channel.eventLoop], direction: .outbound, metrics: parts.metrics,
+                router: router, pool: pools[channel.eventLoop], direction: .outbound, telemetry: parts.telemetry,
                 logger: parts.logger, httpHandlers: downstream.httpHandlers)
         }
     }

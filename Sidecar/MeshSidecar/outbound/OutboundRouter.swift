@@ -127,7 +127,25 @@ struct OutboundRouter: RequestRouter {
             plan: .make(rules: policy.retries, requestTimeout: policy.requestTimeout, headers: head.headers),
             idleTimeout: policy.idleTimeout)
         routed.subset = subset
+        routed.routeName = route?.name
         return .ready(routed)
+    }
+
+    /// The destination: the routed service, or (routing failed) the one the request named, unless it named no
+    /// service the control plane knows (then `unknown`: a typo must not become a series).
+    func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
+        if let balancer = routed?.balancer {
+            let service = balancer.service.value
+            return (
+                PeerLabels(service: service, identity: balancer.identityHeader.1),
+                routed?.routeName.map { "\(service)/\($0)" } ?? service
+            )
+        }
+        guard var head, cause != ProxyError.Cause.unknownService.rawValue,
+            cause != ProxyError.Cause.invalidAuthority.rawValue,
+            let target = try? LogicalTarget.route(&head, fixedService: fixedService)
+        else { return (.unknown, "unknown") }
+        return (PeerLabels(service: target.service.value, identity: nil), target.service.value)
     }
 
     func repick(_ routed: RoutedRequest, excluding: [EndpointTarget]) -> Result<EndpointTarget, ProxyError> {
