@@ -7,6 +7,8 @@ import MeshCore
 import MeshFrontDoor
 import MeshIdentity
 import MeshTLS
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import X509
@@ -70,31 +72,45 @@ public struct ControlPlaneServer: Service {
             limits: .init(
                 maxPerService: configuration.maxInstancesPerService,
                 maxPerConnection: configuration.maxInstancesPerConnection))
+        let metrics = ControlPlaneMetrics()
+        let ready = NIOLockedValueBox(false)
+        let admin: any Channel
+        do { admin = try await ControlAdminServer.bind(configuration.admin, metrics: metrics, ready: ready) } catch {
+            throw MeshError(.invalidAddress, "cannot listen for admin on \(configuration.admin): \(error)")
+        }
         let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
-        let policies = try await PolicyRegistry(store: store, logger: logger)
-        let tracker = ConvergenceTracker()
-        let gate = AdmissionGate(ratePerSecond: configuration.admissionRate, burst: configuration.admissionRate)
+        let policies = try await PolicyRegistry(store: TimedPolicyStore(store: store, metrics: metrics), logger: logger)
+        let tracker = ConvergenceTracker(metrics: metrics)
+        let gate = AdmissionGate(
+            ratePerSecond: configuration.admissionRate, burst: configuration.admissionRate, metrics: metrics)
         let policyVersion = await policies.version
         logger.info("policy store open", metadata: ["version": "\(policyVersion)"])
         let server = GRPCServer(
             transport: transport,
             services: [
                 IdentityAPI(
-                    ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, logger: logger),
+                    ca: ca, tokens: prepared.tokens, leafLifetime: configuration.certificateLifetime, metrics: metrics,
+                    logger: logger),
                 DiscoveryAPI(registry: registry, gate: gate, refusals: refusals, trustDomain: td, logger: logger),
                 AdminAPI(tokens: prepared.tokens, trustDomain: td, logger: logger),
                 PolicyAPI(registry: policies, tracker: tracker, trustDomain: td, logger: logger),
-                PolicyPushAPI(registry: policies, tracker: tracker, gate: gate, trustDomain: td, logger: logger),
+                PolicyPushAPI(
+                    registry: policies, tracker: tracker, gate: gate, metrics: metrics, trustDomain: td, logger: logger),
             ]
         )
+        metrics.policyVersion.set(Int64(policyVersion))
+        let adminBound = admin.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "\(configuration.admin)"
         do {
             try await serveUntilShutdown(
                 server: server, transport: transport, prepared: prepared, registry: registry,
-                tallies: (frontDoor, tally, refusals))
+                tallies: (frontDoor, tally, refusals),
+                admin: (adminBound, ready, metrics))
         } catch {
+            try? await admin.close()
             try? await store.close()
             throw error
         }
+        try? await admin.close()
         try? await store.close()
     }
 
@@ -104,7 +120,8 @@ public struct ControlPlaneServer: Service {
         tallies: (
             gate: ConnectionGate, frontDoor: EventTally<FrontDoorEvent>,
             refusals: EventTally<RegistrationRefusal.Reason>
-        )
+        ),
+        admin: (address: String, ready: NIOLockedValueBox<Bool>, metrics: ControlPlaneMetrics)
     ) async throws {
         let ca = prepared.ca
         let td = configuration.trustDomain
@@ -122,6 +139,7 @@ public struct ControlPlaneServer: Service {
                     while !Task.isCancelled {
                         try await Task.sleep(for: .seconds(1))
                         let removed = await registry.expire()
+                        admin.metrics.registeredInstances.set(Int64(await registry.instanceCount))
                         if removed > 0 { logger.info("leases lapsed", metadata: ["instances": "\(removed)"]) }
                         tallies.frontDoor.logSinceLast(
                             logger,
@@ -146,7 +164,10 @@ public struct ControlPlaneServer: Service {
             }
             try AdminFiles.writeCredential(
                 dataDir: configuration.dataDir, server: bound, ca: ca, key: prepared.adminKey, logger: logger)
-            logger.notice("control plane listening", metadata: ["address": "\(bound)", "trust_domain": "\(td)"])
+            admin.ready.withLockedValue { $0 = true }
+            logger.notice(
+                "control plane listening",
+                metadata: ["address": "\(bound)", "admin": "\(admin.address)", "trust_domain": "\(td)"])
             onListening(bound)
         }
     }

@@ -11,6 +11,7 @@ struct MeshControlMain {
         usage: mesh-control serve --data-dir DIR [flags]
           --data-dir DIR                      CA key, tokens, admin credential, policy store
           --listen HOST:PORT                  the API, mTLS 1.3 (127.0.0.1:7443)
+          --admin HOST:PORT                   /metrics /ready /live, plain HTTP: keep it on loopback (127.0.0.1:7000)
           --trust-domain NAME                 (mesh.local)
           --cert-ttl DUR                      workload certificate lifetime (24h)
           --lease-ttl DUR                     registration lease (15s)
@@ -21,6 +22,7 @@ struct MeshControlMain {
           --max-instances-per-service N       (1000)
           --max-instances-per-connection N    (1)
           --log-level LEVEL                   (info)
+          --log-target auto|stdout|journald   journald when systemd gives us JOURNAL_STREAM (auto)
         Every flag has a MESH_* environment twin (--data-dir: MESH_DATA_DIR).
         """
 
@@ -36,6 +38,10 @@ struct MeshControlMain {
         } catch {
             fail(64, error.message)
         }
+        MeshLogging.configure(
+            target: LogTarget.resolve(configuration.logTarget, environment: ProcessInfo.processInfo.environment)
+                ?? .stdout,
+            service: nil, identifier: "mesh-control")
         MeshLogging.bootstrap(level: MeshLogging.level(parsing: configuration.logLevel) ?? .info)
         let logger = Logger(label: "mesh-control")
         let files = FileDescriptorLimit.raiseToHardLimit() ?? 0

@@ -100,6 +100,16 @@ public struct CommandLineFlags: Sendable {
         } ?? fallback
     }
 
+    /// `--log-target auto|stdout|journald` (auto: journald when systemd connected the output to the journal).
+    public func logTarget() throws(MeshError) -> String {
+        try optional("log-target") { v throws(MeshError) in
+            guard ["auto", "stdout", "journald"].contains(v) else {
+                throw MeshError(.invalidConfiguration, "must be auto, stdout or journald")
+            }
+            return v
+        } ?? "auto"
+    }
+
     public func optional<T>(_ name: String, _ convert: (String) throws(MeshError) -> T) throws(MeshError) -> T? {
         guard let value = string(name) else { return nil }
         return try parse(name, value, convert)

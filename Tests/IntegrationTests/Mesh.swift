@@ -5,6 +5,8 @@ final class Mesh: @unchecked Sendable {
     let p: MeshProcesses
     let control: String
     let controlProcess: Process
+    /// The control plane's admin port (/metrics, /ready, /live).
+    let controlAdmin: String
     var meshctlEnv: [String: String] { ["MESHCTL_CONFIG": "\(p.dir)/control/admin/meshctl.yaml"] }
 
     init(controlFlags: [String] = []) throws {
@@ -13,6 +15,7 @@ final class Mesh: @unchecked Sendable {
             "mesh-control", ["serve", "--data-dir", "\(p.dir)/control", "--listen", "127.0.0.1:0"] + controlFlags,
             log: "control.log")
         control = try p.field("control.log", "address")
+        controlAdmin = try p.field("control.log", "admin")
     }
 
     func token(_ service: String, extra: [String] = []) throws -> String {

@@ -70,7 +70,10 @@ final class MeshProcesses: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(bin)/\(executable)")
         p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
+        // Admin ports on a free port unless a test says otherwise (mesh-control's default is 127.0.0.1:7000).
+        p.environment = ProcessInfo.processInfo.environment.merging(["MESH_ADMIN": "127.0.0.1:0"].merging(env) { $1 }) {
+            _, new in new
+        }
         return p
     }
 

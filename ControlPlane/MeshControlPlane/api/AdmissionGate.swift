@@ -12,7 +12,10 @@ actor AdmissionGate {
     /// Admitted only after waiting, since start (for logs and tests).
     private(set) var delayed = 0
 
-    init(ratePerSecond: Int, burst: Int) {
+    let metrics: ControlPlaneMetrics?
+
+    init(ratePerSecond: Int, burst: Int, metrics: ControlPlaneMetrics? = nil) {
+        self.metrics = metrics
         self.ratePerSecond = max(1, ratePerSecond)
         self.burst = max(1, burst)
         tokens = Double(max(1, burst))
@@ -37,7 +40,11 @@ actor AdmissionGate {
             draining = true
             Task { await drain() }
         }
-        return await withCheckedContinuation { waiting.append($0) }
+        metrics?.admissionWaits.increment()
+        let start = ContinuousClock.now
+        let place = await withCheckedContinuation { waiting.append($0) }
+        metrics?.admissionWaitSeconds.record(ContinuousClock.now - start)
+        return place
     }
 
     private func refill() {

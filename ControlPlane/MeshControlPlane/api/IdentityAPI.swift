@@ -14,6 +14,7 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
     let ca: CertificateAuthority
     let tokens: TokenRegistry
     let leafLifetime: Duration
+    var metrics: ControlPlaneMetrics?
     let logger: Logger
 
     func certify(request: Meshwork_V1_CertifyRequest, context: ServerContext) async throws
@@ -39,11 +40,13 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
             }
             let token = try await tokens.redeem(request.token, for: service, now: Date())
             let response = try issue(csr.identity, csr.publicKey)
+            metrics?.issued["join_token"]!.increment()
             logger.info(
                 "certificate issued",
                 metadata: ["identity": "\(csr.identity)", "token": "\(token.id)", "via": "join-token"])
             return response
         } catch let refusal as EnrolmentRefusal {
+            metrics?.refused[refusal.reason]!.increment()
             logger.warning(
                 "enrolment refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
             throw Self.rpcError(refusal)
@@ -62,9 +65,11 @@ struct IdentityAPI: Meshwork_V1_Identity.SimpleServiceProtocol {
                     .wrongService, "renewal CSR asks for \(csr.identity) but the caller is \(caller)")
             }
             let response = try issue(caller, csr.publicKey)
+            metrics?.issued["renewal"]!.increment()
             logger.info("certificate renewed", metadata: ["identity": "\(caller)"])
             return response
         } catch let refusal as EnrolmentRefusal {
+            metrics?.refused[refusal.reason]!.increment()
             logger.warning(
                 "renewal refused", metadata: ["reason": "\(refusal.reason.rawValue)", "detail": "\(refusal.message)"])
             throw Self.rpcError(refusal)

@@ -13,6 +13,7 @@ struct PolicyPushAPI: Meshwork_V1_PolicyPush.SimpleServiceProtocol {
     let tracker: ConvergenceTracker
     /// Streams reopened all at once (after a restart or a partition) are let in at a bounded rate, in order.
     let gate: AdmissionGate
+    let metrics: ControlPlaneMetrics
     let trustDomain: TrustDomain
     let logger: Logger
     /// Changes closer together than this reach a sidecar as one push.
@@ -58,9 +59,13 @@ struct PolicyPushAPI: Meshwork_V1_PolicyPush.SimpleServiceProtocol {
                                         "acknowledgement for version \(message.version), which was never sent on this stream"
                                 )
                             }
+                            if let at = await sent.sentAt(message.version) {
+                                metrics.ackSeconds.record(ContinuousClock.now - at)
+                            }
                             if message.error.isEmpty {
                                 await tracker.acknowledged(id, version: message.version)
                             } else {
+                                metrics.nacks.increment()
                                 await tracker.rejected(id, version: message.version, error: message.error)
                                 logger.warning(
                                     "sidecar rejected a policy version",
@@ -113,7 +118,9 @@ struct PolicyPushAPI: Meshwork_V1_PolicyPush.SimpleServiceProtocol {
                     snapshot.version = version
                     snapshot.documentsJson = documents.map { $0.canonicalJSON() }
                     await sent.insert(version)
+                    await tracker.pushed(version)
                     try await response.write(snapshot)
+                    metrics.pushes.increment()
                 }
             }
             try await group.next()
@@ -130,9 +137,11 @@ private final class ReaderBox<Iterator: AsyncIteratorProtocol>: @unchecked Senda
 
 /// The versions sent on one stream: an ACK may only name one of them.
 private actor SentVersions {
-    private var versions: Set<UInt64> = []
-    func insert(_ v: UInt64) { versions.insert(v) }
-    func contains(_ v: UInt64) -> Bool { versions.contains(v) }
+    private var versions: [UInt64: ContinuousClock.Instant] = [:]
+    func insert(_ v: UInt64) { versions[v] = versions[v] ?? .now }
+    func contains(_ v: UInt64) -> Bool { versions[v] != nil }
+    /// When `v` was first sent on this stream.
+    func sentAt(_ v: UInt64) -> ContinuousClock.Instant? { versions[v] }
 }
 
 /// The newest version and destinations of one stream, and whether something changed since the last push.

@@ -4,10 +4,14 @@ import MeshCore
 public struct ControlPlaneConfiguration: Sendable {
     public var dataDir: String
     public var listen: HostPort
+    /// The loopback admin port: /metrics, /ready, /live.
+    public var admin = HostPort(host: "127.0.0.1", port: 7000)
     public var trustDomain: TrustDomain
     /// Lifetime of workload certificates.
     public var certificateLifetime: Duration
     public var logLevel: String
+    /// `auto` (journald under systemd's JOURNAL_STREAM), `stdout` or `journald`.
+    public var logTarget = "auto"
     /// How long a sidecar's registration lasts without renewal (it renews at a third of this).
     public var leaseTTL: Duration = .seconds(15)
     /// New sidecar streams (policy push, discovery watches) admitted per second once the burst is used up.
@@ -20,7 +24,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var maxInstancesPerConnection = 1
 
     public static let flags = Set([
-        "data-dir", "listen", "trust-domain", "cert-ttl", "lease-ttl", "admission-rate", "log-level",
+        "data-dir", "listen", "admin", "log-target", "trust-domain", "cert-ttl", "lease-ttl", "admission-rate",
+        "log-level",
         "max-instances-per-service", "max-instances-per-connection",
     ]).union(ListenerLimits.flags)
 
@@ -45,6 +50,11 @@ public struct ControlPlaneConfiguration: Sendable {
         {
             self.listen = listen
         }
+        if let admin = try flags.optional(
+            "admin", { v throws(MeshError) in try HostPort(parsing: v, allowPortZero: true) })
+        {
+            self.admin = admin
+        }
         if let td = try flags.optional("trust-domain", { v throws(MeshError) in try TrustDomain(v) }) {
             trustDomain = td
         }
@@ -65,5 +75,6 @@ public struct ControlPlaneConfiguration: Sendable {
             maxInstancesPerConnection = n
         }
         logLevel = try flags.logLevel()
+        logTarget = try flags.logTarget()
     }
 }

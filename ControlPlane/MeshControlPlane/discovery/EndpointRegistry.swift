@@ -112,6 +112,9 @@ actor EndpointRegistry {
         return removed
     }
 
+    /// Instances registered now, every service together.
+    var instanceCount: Int { services.values.reduce(0) { $0 + $1.instances.count } }
+
     func snapshot(_ service: ServiceName) -> EndpointSnapshot {
         let entry = services[service] ?? Entry()
         return EndpointSnapshot(service: service, known: entry.known, endpoints: entry.served, revision: entry.revision)

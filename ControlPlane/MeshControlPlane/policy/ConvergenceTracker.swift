@@ -20,8 +20,29 @@ actor ConvergenceTracker {
         var converged: Bool { lagging.isEmpty && rejected.isEmpty }
     }
 
-    private var sidecars: [Int: Sidecar] = [:]
+    private var sidecars: [Int: Sidecar] = [:] {
+        didSet { metrics?.connectedSidecars.set(Int64(sidecars.count)) }
+    }
     private var nextID = 0
+    /// Versions pushed and not yet settled everywhere, with their first push (for the convergence time).
+    private var unsettled: [UInt64: ContinuousClock.Instant] = [:]
+    let metrics: ControlPlaneMetrics?
+
+    init(metrics: ControlPlaneMetrics? = nil) { self.metrics = metrics }
+
+    /// A version went out on some stream (the first push starts its convergence clock).
+    func pushed(_ version: UInt64) {
+        if unsettled[version] == nil { unsettled[version] = .now }
+    }
+
+    /// Records the convergence time of every pushed version that no connected sidecar is still working on.
+    private func settle() {
+        for (version, first) in unsettled
+        where !sidecars.values.contains(where: { $0.applied < version && $0.rejected < version }) {
+            unsettled[version] = nil
+            metrics?.convergenceSeconds.record(ContinuousClock.now - first)
+        }
+    }
 
     /// A sidecar's stream opened; it says which version it already runs (from its disk).
     func connected(instance: String, service: String, running: UInt64) -> Int {
@@ -31,7 +52,10 @@ actor ConvergenceTracker {
         return id
     }
 
-    func disconnected(_ id: Int) { sidecars.removeValue(forKey: id) }
+    func disconnected(_ id: Int) {
+        sidecars.removeValue(forKey: id)
+        settle()
+    }
 
     func acknowledged(_ id: Int, version: UInt64) {
         guard var s = sidecars[id] else { return }
@@ -41,6 +65,7 @@ actor ConvergenceTracker {
             s.error = ""
         }
         sidecars[id] = s
+        settle()
     }
 
     func rejected(_ id: Int, version: UInt64, error: String) {
@@ -48,6 +73,7 @@ actor ConvergenceTracker {
         s.rejected = max(s.rejected, version)
         s.error = error
         sidecars[id] = s
+        settle()
     }
 
     func status(of version: UInt64) -> Status {

@@ -3,7 +3,7 @@ import MeshCore
 /// Why enrolment was refused. Each reason maps to one gRPC status in `IdentityAPI`, and travels as the
 /// `mesh-reason` trailer so callers can classify it without reading the message.
 public struct EnrolmentRefusal: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Reason: String, Sendable {
+    public enum Reason: String, Sendable, CaseIterable {
         case malformedCSR = "csr_invalid"
         case keyMismatch = "csr_key_mismatch"
         case malformedToken = "token_malformed"

@@ -35,17 +35,7 @@ public struct TelemetryConfiguration: Sendable, Equatable {
         {
             accessLog = ratio
         }
-        if let target = try f.optional(
-            "log-target",
-            { v throws(MeshError) in
-                guard ["auto", "stdout", "journald"].contains(v) else {
-                    throw MeshError(.invalidConfiguration, "must be auto, stdout or journald")
-                }
-                return v
-            })
-        {
-            logTarget = target
-        }
+        logTarget = try f.logTarget()
     }
 
     /// `1%`, `0.5%` or a fraction `0.01`, from 0 to 1.
