@@ -166,7 +166,7 @@ public struct Sidecar {
             cache: cache, tls: tls, policy: policy,
             balancers: PerEventLoop(group: group) { [logger] in
                 Balancers(eventLoop: $0, trustDomain: config.trustDomain) { service, endpoint, length in
-                    metrics.ejected()
+                    metrics.ejected(service.value)
                     logger.warning(
                         "endpoint ejected after consecutive failures",
                         metadata: [
@@ -220,7 +220,7 @@ public struct Sidecar {
                             AdminConfigView.json(
                                 config, cache: cache, policy: policy.current,
                                 bound: boundSnapshot.withLockedValue { $0 }, inbound: policy.snapshot.inbound)
-                        }, policyUnavailable: { policy.unavailable }))
+                        }, policyUnavailable: { policy.unavailable }, policyVersion: { policy.current.version }))
             }
         }
         bound["admin"] = "\(Self.hostPort(admin))"

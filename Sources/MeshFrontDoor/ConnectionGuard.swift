@@ -16,14 +16,14 @@ final class ConnectionGuard: ChannelDuplexHandler {
 
     private let gate: ConnectionGate
     private let proof: Proof
-    private let onHandshakeFailure: (@Sendable () -> Void)?
+    private let onHandshakeFailure: (@Sendable (any Error) -> Void)?
     private var proven = false
     private var handshakeFailed = false
     private var carried = false
     private var silentTicks = 0
     private var timer: Scheduled<Void>?
 
-    init(gate: ConnectionGate, proof: Proof, onHandshakeFailure: (@Sendable () -> Void)? = nil) {
+    init(gate: ConnectionGate, proof: Proof, onHandshakeFailure: (@Sendable (any Error) -> Void)? = nil) {
         self.gate = gate
         self.proof = proof
         self.onHandshakeFailure = onHandshakeFailure
@@ -69,7 +69,7 @@ final class ConnectionGuard: ChannelDuplexHandler {
         // Before the handshake completed, an error here is what ended it.
         if proof == .tlsHandshake, !proven, !handshakeFailed {
             handshakeFailed = true
-            onHandshakeFailure?()
+            onHandshakeFailure?(error)
         }
         context.fireErrorCaught(error)
     }

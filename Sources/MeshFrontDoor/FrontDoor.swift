@@ -15,7 +15,7 @@ public enum FrontDoor {
 
     /// For a child channel initializer: the guard to place right after TLS, or first on a plaintext listener.
     public static func guardHandler(
-        gate: ConnectionGate, tls: Bool, onHandshakeFailure: (@Sendable () -> Void)? = nil
+        gate: ConnectionGate, tls: Bool, onHandshakeFailure: (@Sendable (any Error) -> Void)? = nil
     ) -> any ChannelHandler {
         ConnectionGuard(gate: gate, proof: tls ? .tlsHandshake : .firstByte, onHandshakeFailure: onHandshakeFailure)
     }

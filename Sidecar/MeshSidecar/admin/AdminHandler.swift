@@ -18,12 +18,15 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
     let describe: @Sendable () -> String
     /// True while the sidecar fails closed (it ran an AuthorizationPolicy and has none now).
     let policyUnavailable: @Sendable () -> Bool
+    let policyVersion: @Sendable () -> UInt64
     private var head: HTTPRequestHead?
 
     init(
         tls: TLSState, ready: NIOLockedValueBox<Bool>, metrics: SidecarMetrics,
-        describe: @escaping @Sendable () -> String, policyUnavailable: @escaping @Sendable () -> Bool = { false }
+        describe: @escaping @Sendable () -> String, policyUnavailable: @escaping @Sendable () -> Bool = { false },
+        policyVersion: @escaping @Sendable () -> UInt64 = { 0 }
     ) {
+        self.policyVersion = policyVersion
         self.policyUnavailable = policyUnavailable
         self.tls = tls
         self.ready = ready
@@ -59,7 +62,10 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         case "/metrics":
             metrics.access.policyUnavailable.set(Int64(policyUnavailable() ? 1 : 0))
             return (
-                .ok, String(decoding: metrics.render(identityNotAfter: tls.current.identity.notAfter), as: UTF8.self)
+                .ok,
+                String(
+                    decoding: metrics.render(
+                        identityNotAfter: tls.current.identity.notAfter, policyVersion: policyVersion()), as: UTF8.self)
             )
         case "/config": return (.ok, describe())
         case "/loglevel": return logLevel(head)

@@ -1,10 +1,9 @@
 import Prometheus
 
 /// The counters of the resilience layers, every label set made up front: timeouts by direction and which limit
-/// ran out, and outlier ejections. (Retries and retry-budget refusals are per peer: `PeerMetrics`.)
+/// ran out. (Retries, retry-budget refusals and ejections are per peer: `PeerMetrics`.)
 struct ResilienceMetrics: Sendable {
     let timeouts: [Direction: [ProxyError.Timeout: Counter]]
-    let ejections: Counter
 
     init(_ registry: PrometheusCollectorRegistry) {
         var timeouts: [Direction: [ProxyError.Timeout: Counter]] = [:]
@@ -22,8 +21,5 @@ struct ResilienceMetrics: Sendable {
                 })
         }
         self.timeouts = timeouts
-        ejections = registry.makeCounter(
-            name: "mesh_endpoint_ejections_total",
-            help: "Endpoints taken out of rotation by outlier detection (consecutive failures)")
     }
 }

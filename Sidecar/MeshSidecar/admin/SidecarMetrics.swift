@@ -22,9 +22,11 @@ final class SidecarMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let peers: PeerMetrics
     let tracing: TraceMetrics
-    private let handshakeFailures: [Direction: Counter]
+    private let handshakeFailures: [Direction: [TLSFailure: Counter]]
     private let resets: [Direction: (upstream: Counter, downstream: Counter)]
     private let identityExpiry: Gauge
+    private let identityExpiresIn: Gauge
+    private let policyVersion: Gauge
     private let peerConnections: [String: Counter]
     private let frontDoorClosed: [ListenerKind: [FrontDoorEvent: Counter]]
     private let listenerConnections: [ListenerKind: Gauge]
@@ -45,12 +47,18 @@ final class SidecarMetrics: Sendable {
         self.registry = registry
         peers = PeerMetrics(registry, buckets: Self.latencyBuckets)
         tracing = TraceMetrics(registry)
-        var handshakeFailures: [Direction: Counter] = [:]
+        var handshakeFailures: [Direction: [TLSFailure: Counter]] = [:]
         for direction in Direction.allCases {
             let d = ("direction", direction.rawValue)
-            handshakeFailures[direction] = registry.makeCounter(
-                name: "mesh_tls_handshake_failures_total", labels: [d],
-                help: "TLS handshakes that failed or were refused")
+            handshakeFailures[direction] = Dictionary(
+                uniqueKeysWithValues: TLSFailure.allCases.map { reason in
+                    (
+                        reason,
+                        registry.makeCounter(
+                            name: "mesh_tls_handshake_failures_total", labels: [d, ("reason", reason.rawValue)],
+                            help: "TLS handshakes that failed or were refused, by direction and reason")
+                    )
+                })
         }
         resets = Dictionary(
             uniqueKeysWithValues: Direction.allCases.map { direction in
@@ -75,6 +83,10 @@ final class SidecarMetrics: Sendable {
             })
         identityExpiry = registry.makeGauge(
             name: "mesh_identity_expiry_timestamp_seconds", help: "When the current workload certificate expires")
+        identityExpiresIn = registry.makeGauge(
+            name: "mesh_identity_expires_in_seconds", help: "Seconds until the current workload certificate expires")
+        policyVersion = registry.makeGauge(
+            name: "mesh_policy_version", help: "The policy version this sidecar runs (0: none received yet)")
         frontDoorClosed = Dictionary(
             uniqueKeysWithValues: ListenerKind.allCases.map { listener in
                 (
@@ -143,15 +155,17 @@ final class SidecarMetrics: Sendable {
         access.decisions[mode]![decision]!.increment()
     }
 
-    /// An endpoint of a destination was ejected by outlier detection.
-    func ejected() { resilience.ejections.increment() }
+    /// An endpoint of `service` was ejected by outlier detection.
+    func ejected(_ service: String) { peers.ejected(peers.series(.outbound, service)) }
 
     /// A sidecar-made refusal outside an HTTP exchange (a TCP connection an AuthorizationPolicy refused).
     func proxyError(_ direction: Direction, _ cause: ProxyError.Cause, peer: String) {
         peers.error(peers.series(direction, peer), cause: cause.rawValue)
     }
 
-    func handshakeFailed(_ direction: Direction) { handshakeFailures[direction]!.increment() }
+    func handshakeFailed(_ direction: Direction, _ reason: TLSFailure) {
+        handshakeFailures[direction]![reason]!.increment()
+    }
 
     static let peerProtocols = ["h2", "http/1.1", "tcp"]
 
@@ -159,8 +173,10 @@ final class SidecarMetrics: Sendable {
     func peerConnectionOpened(_ wire: String) { peerConnections[wire]?.increment() }
 
     /// Prometheus text exposition, with the gauges that are read rather than pushed brought up to date.
-    func render(identityNotAfter: Date) -> [UInt8] {
+    func render(identityNotAfter: Date, policyVersion version: UInt64 = 0) -> [UInt8] {
         identityExpiry.set(identityNotAfter.timeIntervalSince1970)
+        identityExpiresIn.set(identityNotAfter.timeIntervalSinceNow.rounded())
+        policyVersion.set(Int64(version))
         var open: [ListenerKind: Int] = [:]
         for gate in gates {
             if let kind = ListenerKind(rawValue: gate.listener) { open[kind, default: 0] += gate.openConnections }

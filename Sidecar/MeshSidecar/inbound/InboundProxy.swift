@@ -18,7 +18,7 @@ enum InboundProxy {
         // accept → a slot under the listener's cap (else closed at once), then per connection:
         try await Listener.bindTLS(
             address, group: pools.group, gate: gate, drain: drain,
-            onHandshakeFailure: { metrics.handshakeFailed(.inbound) }
+            onHandshakeFailure: { metrics.handshakeFailed(.inbound, TLSFailure.reason($0)) }
         ) { channel, guardHandler in
             let ops = channel.pipeline.syncOperations
             // TLS: mTLS 1.3 only; the peer's chain must verify to our trust bundle (any workload of the domain)
@@ -37,7 +37,10 @@ enum InboundProxy {
                 // opaque TCP: relay bytes to the app as they come
                 let app = EndpointTarget(address: router.app, identity: nil)
                 try ops.addHandler(
-                    TCPRelayHandler(start: .afterTLSHandshake, logger: logger) { loop in
+                    TCPRelayHandler(
+                        start: .afterTLSHandshake, logger: logger,
+                        counting: (.inbound, metrics.peers, { router.forConnection($0).peerService ?? "unknown" })
+                    ) { loop in
                         PlainUpstreamConnector(wire: .bytes).connect(app, on: loop).map(\.channel)
                     })
                 return

@@ -79,7 +79,10 @@ enum OutboundProxy {
             address: balancer.pick(snapshot, policy: policy, tracked: false).address, identity: balancer.identity)
         let connector = MTLSUpstreamConnector(tls: parts.tls, metrics: parts.metrics, wire: .bytes)
         try channel.pipeline.syncOperations.addHandler(
-            TCPRelayHandler(start: .onActive, logger: parts.logger) { loop in
+            TCPRelayHandler(
+                start: .onActive, logger: parts.logger,
+                counting: (.outbound, parts.metrics.peers, { _ in service.value })
+            ) { loop in
                 connector.connect(target, on: loop).map(\.channel)
             })
     }

@@ -24,7 +24,7 @@ enum Listener {
     /// handshake proves a connection; `onHandshakeFailure` hears of handshakes that failed.
     static func bindTLS(
         _ address: HostPort, group: any EventLoopGroup, gate: ConnectionGate, drain: DrainGroup? = nil,
-        onHandshakeFailure: @escaping @Sendable () -> Void,
+        onHandshakeFailure: @escaping @Sendable (any Error) -> Void,
         initialize: @escaping @Sendable (any Channel, _ guardHandler: any ChannelHandler) throws -> Void
     ) async throws -> any Channel {
         try await bind(
@@ -34,7 +34,7 @@ enum Listener {
 
     private static func bind(
         _ address: HostPort, group: any EventLoopGroup, gate: ConnectionGate, tls: Bool,
-        onHandshakeFailure: (@Sendable () -> Void)? = nil, drain: DrainGroup?,
+        onHandshakeFailure: (@Sendable (any Error) -> Void)? = nil, drain: DrainGroup?,
         initialize: @escaping @Sendable (any Channel, any ChannelHandler) throws -> Void
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)

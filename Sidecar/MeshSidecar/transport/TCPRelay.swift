@@ -15,12 +15,19 @@ final class TCPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
     private let target: @Sendable (any EventLoop) -> EventLoopFuture<any Channel>
     private let start: Start
     private let logger: Logger
+    /// The peer's metrics: connections and bytes, counted once the relay is in place.
+    private let counting: (direction: Direction, metrics: PeerMetrics, peer: @Sendable (any Channel) -> String)?
     private var connecting = false
     private var held: [ByteBuffer] = []
 
-    init(start: Start, logger: Logger, connect: @escaping @Sendable (any EventLoop) -> EventLoopFuture<any Channel>) {
+    init(
+        start: Start, logger: Logger,
+        counting: (direction: Direction, metrics: PeerMetrics, peer: @Sendable (any Channel) -> String)? = nil,
+        connect: @escaping @Sendable (any EventLoop) -> EventLoopFuture<any Channel>
+    ) {
         self.start = start
         self.logger = logger
+        self.counting = counting
         self.target = connect
     }
 
@@ -68,6 +75,14 @@ final class TCPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
         do {
             try upstream.pipeline.syncOperations.addHandler(remote)
             try context.pipeline.syncOperations.addHandler(local, position: .after(self))
+            if let counting {
+                let series = counting.metrics.series(counting.direction, counting.peer(context.channel))
+                counting.metrics.tcpOpened(series)
+                // What the held bytes were, and from here on every byte either way.
+                let bytes = counting.metrics.tcpBytes(series)
+                bytes.received.increment(by: Int64(held.reduce(0) { $0 + $1.readableBytes }))
+                try context.pipeline.syncOperations.addHandler(ByteCounter(bytes), position: .before(local))
+            }
         } catch {
             upstream.close(promise: nil)
             context.close(promise: nil)

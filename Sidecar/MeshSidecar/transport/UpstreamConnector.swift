@@ -163,7 +163,8 @@ struct MTLSUpstreamConnector: UpstreamConnector {
                                 "no TLS handshake with \(target) within the connect timeout (\(timeout.nanoseconds / 1_000_000) ms)"
                             ))
                     }
-                    metrics?.handshakeFailed(.outbound)
+                    metrics?.handshakeFailed(
+                        .outbound, TLSFailure.reason(error, verification: failure.withLockedValue { $0 }))
                     if let f = failure.withLockedValue({ $0 }) {
                         if case .identityMismatch = f.reason {
                             return eventLoop.makeFailedFuture(ProxyError(.tlsPeerIdentityMismatch, f.detail))
