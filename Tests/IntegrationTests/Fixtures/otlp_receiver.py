@@ -1,6 +1,8 @@
 """A small OTLP/HTTP trace receiver for the telemetry tests (opentelemetry-proto from PyPI, on PYTHONPATH).
 
-    otlp_receiver.py 0          listens on 127.0.0.1 (a free port), prints "... listening on 127.0.0.1:PORT"
+    otlp_receiver.py [--discard] 0    listens on 127.0.0.1 (a free port), prints "... listening on 127.0.0.1:PORT"
+
+--discard (benchmarks): exports are answered 200 and counted, not decoded or kept.
 
 POST /v1/traces   an ExportTraceServiceRequest (protobuf); its spans are kept (answered as the mode says)
 GET  /_spans      every span kept, as JSON: trace_id, span_id, parent_span_id (hex), name, kind, service,
@@ -19,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 lock = threading.Lock()
 spans = []
 mode = {"status": 200, "delay_ms": 0}
-exports = {"accepted": 0, "refused": 0}
+exports = {"accepted": 0, "refused": 0, "bytes": 0}
+DISCARD = "--discard" in sys.argv
 
 
 def value(any_value):
@@ -46,6 +49,11 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 exports["refused"] += 1
             return self.reply(status, b"refused by the test", "text/plain")
+        if DISCARD:
+            with lock:
+                exports["accepted"] += 1
+                exports["bytes"] += len(body)
+            return self.reply(200, b"", "application/x-protobuf")
         request = trace_service_pb2.ExportTraceServiceRequest()
         request.ParseFromString(body)
         kept = []
