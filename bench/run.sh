@@ -96,13 +96,14 @@ wait_port $APP
 declare -A TARGET=([direct]=127.0.0.1:$APP) H2TARGET=([direct]=127.0.0.1:$APP2) SRV=() CLI=()
 WRAP_SERVER=""; WRAP_CALLER=""
 start_meshwork() { # TAG [caller's --policy FILE] -> PAIR_SRV PAIR_CLI PAIR_URL (PAIR_APP: another backend port;
-  #                  SERVER_POLICY: the callee's --policy FILE; PAIR_FLAGS: more flags for both sidecars)
+  #                  SERVER_POLICY: the callee's --policy FILE; PAIR_FLAGS: more flags for both sidecars;
+  #                  PAIR_CLI_ADMIN: the caller's admin port)
   local in bind; in=$(port); bind=$(port)
   $WRAP_SERVER "$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:${PAIR_APP:-$APP} --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
     --drain-timeout 2s ${SERVER_POLICY:+--policy "$SERVER_POLICY"} $PAIR_FLAGS >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
   $WRAP_CALLER "$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
-    --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
+    --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:${PAIR_CLI_ADMIN:-0} --log-level warning \
     --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind ${2:+--policy "$2"} $PAIR_FLAGS >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
   wait_port $in 600; wait_port $bind 600
   PAIR_URL=127.0.0.1:$bind; PAIR_H2=127.0.0.1:$bind

@@ -18,7 +18,8 @@ if [ "$SKIP_MESHWORK" != 1 ]; then
   for variant in traced sampled; do
     if [ $variant = traced ]; then flags="--otlp-endpoint http://$OTLP_URL --trace-sampling 100% --access-log on"
     else flags="--otlp-endpoint http://$OTLP_URL"; fi
-    PAIR_APP="" PAIR_FLAGS="$flags" start_meshwork meshwork-$variant bench/policy-bare.yaml
+    admin=$(port)
+    PAIR_APP="" PAIR_FLAGS="$flags" PAIR_CLI_ADMIN=$admin start_meshwork meshwork-$variant bench/policy-bare.yaml
     URL=$PAIR_URL; PROCS="$PAIR_SRV $PAIR_CLI"
     curl -sf --max-time 5 "http://$URL/" >/dev/null || { echo "meshwork-$variant does not answer" >&2; tail "$RUN"/meshwork-$variant-*.log >&2; exit 1; }
     for c in 16 64; do
@@ -37,7 +38,7 @@ if [ "$SKIP_MESHWORK" != 1 ]; then
       b=$(cpu $BARE_PROCS); fixed ${TARGET[meshwork-bare]} 20000 >/dev/null; a=$(cpu $BARE_PROCS); bare_ticks+=($((a - b)))
     done
     exports=$(curl -s --max-time 5 "http://$OTLP_URL/_spans" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["exports"]["accepted"])' 2>/dev/null || echo 0)
-    dropped=$(curl -s "http://$(awk -F'"admin":"' '/sidecar listening/{split($2,a,"\""); print a[1]; exit}' "$RUN/meshwork-$variant-frontend.log")/metrics" | awk '/^mesh_trace_spans_dropped_total/{print $2}')
+    dropped=$(curl -s --max-time 5 "http://127.0.0.1:$admin/metrics" | awk '/^mesh_trace_spans_dropped_total/{print $2}')
     emit "{\"kind\":\"telemetry-cpu\",\"variant\":\"$variant\",\"requests\":20000,\"on_ticks\":[$(IFS=,; echo "${on_ticks[*]}")],\"bare_ticks\":[$(IFS=,; echo "${bare_ticks[*]}")],\"exports_accepted\":${exports:-0},\"caller_dropped\":${dropped:-null}}"
     kill $PAIR_SRV $PAIR_CLI 2>/dev/null || true; wait $PAIR_SRV $PAIR_CLI 2>/dev/null || true; forget $PAIR_SRV $PAIR_CLI
   done

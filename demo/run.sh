@@ -25,8 +25,9 @@ field() { # field FILE KEY: a value from the JSON log lines
 app_port() { for _ in $(seq 1 100); do p=$(grep -o '[0-9]*$' "$1" 2>/dev/null || true); [ -n "$p" ] && { echo "$p"; return; }; sleep 0.1; done; exit 1; }
 
 echo "== starting mesh-control (data in $RUN/control)"
-"$BIN/mesh-control" serve --data-dir "$RUN/control" --listen 127.0.0.1:0 >"$RUN/control.log" 2>&1 & PIDS+=($!)
+"$BIN/mesh-control" serve --data-dir "$RUN/control" --listen 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/control.log" 2>&1 & PIDS+=($!)
 CONTROL=$(field "$RUN/control.log" address)
+CONTROL_ADMIN=$(field "$RUN/control.log" admin)
 export MESHCTL_CONFIG="$RUN/control/admin/meshctl.yaml"
 echo "   control plane on $CONTROL, CA pin $(field "$RUN/control.log" pin)"
 
@@ -35,16 +36,24 @@ for svc in orders frontend; do
   echo "== join token for $svc: $(cut -c1-30 "$RUN/$svc.token")…"
 done
 
+# A trace collector for the demo: an OTLP/HTTP receiver that keeps the spans it gets (opentelemetry-proto from
+# PyPI, installed by `make deps` into .build/python).
+PYTHONPATH=.build/python python3 Tests/IntegrationTests/Fixtures/otlp_receiver.py 0 >"$RUN/otlp.log" 2>&1 & PIDS+=($!)
+OTLP="127.0.0.1:$(app_port "$RUN/otlp.log")"
+TELEMETRY=(--otlp-endpoint "http://$OTLP" --access-log on)
+echo "== OTLP trace receiver on $OTLP; both sidecars export spans there (1 % of new traces) and log every request"
+
 python3 demo/app.py orders 0 >"$RUN/orders-app.log" 2>&1 & PIDS+=($!)
 ORDERS_APP=$(app_port "$RUN/orders-app.log")
 "$BIN/mesh-sidecar" --service orders --control "$CONTROL" --token-file "$RUN/orders.token" --app "127.0.0.1:$ORDERS_APP" \
   --data-dir "$RUN/orders" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 \
-  --label track=stable >"$RUN/orders-sidecar.log" 2>&1 & PIDS+=($!)
+  --label track=stable "${TELEMETRY[@]}" >"$RUN/orders-sidecar.log" 2>&1 & PIDS+=($!)
 ORDERS_IN=$(field "$RUN/orders-sidecar.log" inbound)
 echo "== orders app on :$ORDERS_APP, its sidecar (instance label track=stable) accepts mTLS on $ORDERS_IN"
 
 "$BIN/mesh-sidecar" --service frontend --control "$CONTROL" --token-file "$RUN/frontend.token" --app 127.0.0.1:1 \
-  --health-check none --data-dir "$RUN/frontend" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 >"$RUN/frontend-sidecar.log" 2>&1 & PIDS+=($!)
+  --health-check none --data-dir "$RUN/frontend" --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:0 \
+  "${TELEMETRY[@]}" >"$RUN/frontend-sidecar.log" 2>&1 & PIDS+=($!)
 FRONTEND_OUT=$(field "$RUN/frontend-sidecar.log" outbound)
 FRONTEND_ADMIN=$(field "$RUN/frontend-sidecar.log" admin)
 http_proxy="http://$FRONTEND_OUT" python3 demo/app.py frontend 0 >"$RUN/frontend-app.log" 2>&1 & PIDS+=($!)
@@ -88,6 +97,29 @@ for req in "GET /orders" "POST /orders" "GET /admin" "GET /orders x-canary"; do
   http_proxy="http://$FRONTEND_OUT" curl -s -o /dev/null -X "$1" ${3:+-H "x-canary: true"} \
     -w "%{http_code} %header{x-mesh-error}\n" "http://orders$2"
 done
+
+echo
+TRACE=4bf92f3577b34da6a3ce929d0e0e4736
+echo "== a traced request: the caller sends traceparent 00-$TRACE-00f067aa0ba902b7-01 (sampled)"
+http_proxy="http://$FRONTEND_OUT" curl -s -o /dev/null -w "   GET http://orders/orders → %{http_code}\n" \
+  -H "traceparent: 00-$TRACE-00f067aa0ba902b7-01" http://orders/orders
+sleep 2.5   # spans go out in batches every second
+echo "   the spans the collector got for that trace (kind, service, name, span <- parent):"
+curl -s "http://$OTLP/_spans" | python3 -c '
+import json, sys
+kinds = {2: "server", 3: "client"}
+for s in json.load(sys.stdin)["spans"]:
+    if s["trace_id"] == sys.argv[1]:
+        kind, service, name, span, parent = kinds.get(s["kind"], s["kind"]), s["service"], s["name"], s["span_id"], s["parent_span_id"]
+        print(f"   {kind:6} {service:8} {name:22} {span} <- {parent}")
+' "$TRACE"
+echo "   its access-log line in the frontend sidecar's output:"
+grep "\"trace_id\":\"$TRACE\"" "$RUN/frontend-sidecar.log" | head -1 | sed 's/^/   /'
+echo
+echo "== golden metrics per peer (frontend sidecar /metrics, outbound to orders):"
+curl -s "http://$FRONTEND_ADMIN/metrics" | grep -E '^mesh_(http_requests|proxy_errors)_total\{direction="outbound",peer_service="orders"' | sed 's/^/   /'
+echo "== the control plane's own (admin $CONTROL_ADMIN/metrics):"
+curl -s "http://$CONTROL_ADMIN/metrics" | grep -E '^mesh_control_(connected_sidecars|policy_version|policy_pushes_total|certificates_issued_total|policy_convergence_seconds_count)' | sed 's/^/   /'
 
 end=$(( $(date +%s) + ${DEMO_SECONDS:-315360000} ))
 echo

@@ -74,12 +74,19 @@ public struct ControlPlaneServer: Service {
                 maxPerConnection: configuration.maxInstancesPerConnection))
         let metrics = ControlPlaneMetrics()
         let ready = NIOLockedValueBox(false)
-        let admin: any Channel
-        do { admin = try await ControlAdminServer.bind(configuration.admin, metrics: metrics, ready: ready) } catch {
-            throw MeshError(.invalidAddress, "cannot listen for admin on \(configuration.admin): \(error)")
-        }
         let store = try await SQLitePolicyStore.open(path: configuration.dataDir + "/meshwork.db", logger: logger)
-        let policies = try await PolicyRegistry(store: TimedPolicyStore(store: store, metrics: metrics), logger: logger)
+        let policies: PolicyRegistry
+        let admin: any Channel
+        do {
+            policies = try await PolicyRegistry(store: TimedPolicyStore(store: store, metrics: metrics), logger: logger)
+            do { admin = try await ControlAdminServer.bind(configuration.admin, metrics: metrics, ready: ready) } catch
+            {
+                throw MeshError(.invalidAddress, "cannot listen for admin on \(configuration.admin): \(error)")
+            }
+        } catch {
+            try? await store.close()
+            throw error
+        }
         let tracker = ConvergenceTracker(metrics: metrics)
         let gate = AdmissionGate(
             ratePerSecond: configuration.admissionRate, burst: configuration.admissionRate, metrics: metrics)
@@ -130,6 +137,7 @@ public struct ControlPlaneServer: Service {
                 try await withGracefulShutdownHandler {
                     try await server.serve()
                 } onGracefulShutdown: {
+                    admin.ready.withLockedValue { $0 = false }
                     server.beginGracefulShutdown()
                 }
             }

@@ -133,7 +133,10 @@ public struct Sidecar {
                 "exporting spans over OTLP/HTTP",
                 metadata: ["endpoint": "\(endpoint)", "sampling": "\(config.traceSampling)"])
         }
-        let sink = config.accessLog > 0 ? AccessLogSink(target: MeshLogging.target) : nil
+        let dropped = metrics.tracing.accessLinesDropped
+        let sink =
+            config.accessLog > 0
+            ? AccessLogSink(target: MeshLogging.target, onDrop: { dropped.increment(by: Int64($0)) }) : nil
         services.append(TelemetryService(sink: sink, peers: metrics.peers, logger: logger))
         let telemetry = ExchangeTelemetry(
             metrics: metrics, service: configuration.service.value, sampling: config.traceSampling, export: export,

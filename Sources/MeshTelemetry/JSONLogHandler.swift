@@ -43,16 +43,28 @@ public struct JSONLogHandler: LogHandler {
         FileHandle.standardOutput.write(Data(line.utf8))
     }
 
+    /// `2026-11-29T21:54:26.917Z`. The part up to the second is formatted once a second (access lines ask for one
+    /// per request).
     public static func timestamp() -> String {
-        let now = Date()
-        var t = time_t(now.timeIntervalSince1970)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        let ms = Int(now.timeIntervalSince1970 * 1000) % 1000
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec, ms)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let second = Int(now.tv_sec)
+        let prefix = secondPrefix.withLock { cached -> String in
+            if cached.second == second { return cached.prefix }
+            var t = time_t(second)
+            var tm = tm()
+            gmtime_r(&t, &tm)
+            let made = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec)
+            cached = (second, made)
+            return made
+        }
+        let ms = Int(now.tv_nsec) / 1_000_000
+        return prefix + (ms < 10 ? ".00" : ms < 100 ? ".0" : ".") + String(ms) + "Z"
     }
+
+    private static let secondPrefix = Mutex<(second: Int, prefix: String)>((-1, ""))
 
     /// JSON string literal.
     public static func quote(_ s: String) -> String {

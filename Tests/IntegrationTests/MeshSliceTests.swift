@@ -108,10 +108,14 @@ struct MeshSliceTests {
         #expect(!tls12.contains("HTTP/1.1"), "TLS 1.2 must be refused: \(tls12)")
         #expect(tls12.lowercased().contains("alert") || tls12.lowercased().contains("error"), "\(tls12)")
         let metrics = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(orders.admin)/metrics"]).output
-        let failures = metrics.split(separator: "\n").first {
-            $0.hasPrefix(#"mesh_tls_handshake_failures_total{direction="inbound"}"#)
+        // Counted by reason: no certificate, another CA, TLS 1.2.
+        let failures = metrics.split(separator: "\n").filter { $0.hasPrefix("mesh_tls_handshake_failures_total") }
+        #expect(Mesh.sum(metrics, #"mesh_tls_handshake_failures_total{direction="inbound"}"#) >= 3, "\(failures)")
+        for reason in ["no_certificate", "untrusted_certificate", "protocol_mismatch"] {
+            #expect(
+                Mesh.sum(metrics, #"mesh_tls_handshake_failures_total{direction="inbound",reason="\#(reason)"}"#) >= 1,
+                "\(reason): \(failures)")
         }
-        #expect(failures.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0 >= 3, "\(failures ?? "none")")
     }
 
     @Test func outboundRefusesAPeerWithTheWrongIdentity() throws {

@@ -28,7 +28,15 @@ import Testing
         let control = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(mesh.controlAdmin)/metrics"]).output
         #expect(Mesh.sum(control, "mesh_control_connected_sidecars") == 2, "\(control)")
         #expect(Mesh.sum(control, #"mesh_control_certificates_issued_total{via="join_token"}"#) == 2)
-        #expect(Mesh.sum(control, "mesh_control_registered_instances") == 2)
+        // Updated once a second.
+        var registered = 0.0
+        for _ in 0..<30 where registered != 2 {
+            registered = Mesh.sum(
+                try mesh.p.run("/usr/bin/curl", ["-s", "http://\(mesh.controlAdmin)/metrics"]).output,
+                "mesh_control_registered_instances")
+            if registered != 2 { usleep(100_000) }
+        }
+        #expect(registered == 2)
         #expect(Mesh.sum(control, "mesh_control_policy_pushes_total") >= 2)
         #expect(Mesh.sum(control, #"mesh_control_store_operation_seconds_count{operation="latest"}"#) >= 1)
         for path in ["/ready", "/live"] {
@@ -37,16 +45,33 @@ import Testing
             #expect(r.output == "200", "\(path): \(r.output)")
         }
         // A policy apply converges: the push, its ACKs, and the time until every sidecar had it.
+        let before = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(mesh.controlAdmin)/metrics"]).output
         _ = try mesh.apply(
             """
             apiVersion: meshwork.dev/v1
             kind: Service
             metadata: {name: orders}
             spec: {protocol: http}
-            """, waitFor: [orders.sidecar], running: "Service/orders")
-        let after = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(mesh.controlAdmin)/metrics"]).output
-        #expect(Mesh.sum(after, "mesh_control_policy_convergence_seconds_count") >= 1, "\(after)")
-        #expect(Mesh.sum(after, "mesh_control_policy_ack_seconds_count") >= 2)
+            """, waitFor: [orders.sidecar, caller], running: "Service/orders")
+        var after = ""
+        for _ in 0..<20 {
+            after = try mesh.p.run("/usr/bin/curl", ["-s", "http://\(mesh.controlAdmin)/metrics"]).output
+            if Mesh.sum(after, "mesh_control_policy_ack_seconds_count")
+                >= Mesh.sum(before, "mesh_control_policy_ack_seconds_count") + 2
+            {
+                break
+            }
+            usleep(100_000)
+        }
+        #expect(
+            Mesh.sum(after, "mesh_control_policy_convergence_seconds_count")
+                == Mesh.sum(before, "mesh_control_policy_convergence_seconds_count") + 1, "\(after)")
+        #expect(
+            Mesh.sum(after, "mesh_control_policy_ack_seconds_count")
+                == Mesh.sum(before, "mesh_control_policy_ack_seconds_count") + 2)
+        #expect(
+            Mesh.sum(after, "mesh_control_policy_pushes_total") == Mesh.sum(before, "mesh_control_policy_pushes_total")
+                + 2)
         #expect(Mesh.sum(after, "mesh_control_policy_version") >= 1)
 
         // A real Prometheus, scraping every second.

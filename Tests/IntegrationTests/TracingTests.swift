@@ -143,6 +143,30 @@ import Testing
         #expect(object?["direction"] as? String == "outbound")
         #expect(object?["span_id"] as? String == client?["span_id"] as? String)
         #expect(object?["duration_ms"] != nil && object?["response_bytes"] != nil)
+
+        // A retried request: one attempt span per try under the one client span, the failed try marked.
+        try mesh.applyTrafficPolicy(
+            "orders", "retries: {attempts: 2, retryOn: [\"503\"], backoff: {base: 5ms}}", callers: [caller])
+        try orders.set(#"{"statuses": [503, 200]}"#)
+        let retried = "7bf92f3577b34da6a3ce929d0e0e4736"
+        #expect(try get(["traceparent: 00-\(retried)-\(parent)-01"]).hasPrefix("HTTP/1.1 200"))
+        let retrySpans = try receiver.spans(of: retried, count: 5)  // client, two attempts, two server spans
+        func attributes(_ span: [String: Any]?) -> [String: Any] { span?["attributes"] as? [String: Any] ?? [:] }
+        let tries = retrySpans.filter { ($0["name"] as? String)?.hasPrefix("attempt") == true }
+        let retryClient = retrySpans.first { $0["parent_span_id"] as? String == parent }
+        #expect(tries.count == 2, "\(retrySpans)")
+        #expect(tries.allSatisfy { $0["parent_span_id"] as? String == retryClient?["span_id"] as? String })
+        let first = tries.first { attributes($0)["mesh.attempt"] as? Int == 1 }
+        let second = tries.first { attributes($0)["mesh.attempt"] as? Int == 2 }
+        #expect(attributes(first)["mesh.attempt.result"] as? String == "failed", "\(tries)")
+        #expect(attributes(second)["mesh.attempt.result"] as? String == "succeeded")
+        #expect(
+            attributes(retryClient)["mesh.attempts"] as? Int == 2
+                && attributes(retryClient)["mesh.retries"] as? Int == 1)
+        let servers = retrySpans.filter { $0["kind"] as? Int == 2 }
+        #expect(
+            Set(servers.compactMap { $0["parent_span_id"] as? String })
+                == Set(tries.compactMap { $0["span_id"] as? String }))
     }
 
     /// Over 30 s each of a collector answering 500 and of no collector at all, at 100 % sampling and 100

@@ -23,7 +23,12 @@ struct TelemetryValueTests {
         // frontend is used again at 9 minutes; orders is not.
         _ = metrics.peers.series(.inbound, "frontend", at: start + .minutes(9))
         #expect(metrics.peers.dropIdle(at: start + .minutes(9) + .seconds(59)) == 0)
+        // A series with a TCP relay open is kept however long it has been since a new connection.
+        let relayed = metrics.peers.series(.inbound, "postgres-client", at: start)
+        relayed.relays.add(1, ordering: .relaxed)
         #expect(metrics.peers.dropIdle(at: start + .minutes(10) + .seconds(1)) == 1)
+        relayed.relays.subtract(1, ordering: .relaxed)
+        #expect(metrics.peers.dropIdle(at: start + .minutes(10) + .seconds(2)) == 1)
         #expect(!text().contains(#"peer_service="orders""#), "\(text())")
         #expect(text().contains(#"peer_service="frontend""#))
         // A peer that comes back starts from zero.
@@ -35,9 +40,11 @@ struct TelemetryValueTests {
 
     @Test func peersBeyondTheCapCountAsOther() {
         let peers = SidecarMetrics().peers
-        for i in 0..<(PeerMetrics.maxPeers * 2 + 10) { _ = peers.series(.outbound, "svc-\(i)") }
-        #expect(peers.peers == PeerMetrics.maxPeers * 2 + 1)
+        for i in 0..<(PeerMetrics.maxPeers + 10) { _ = peers.series(.outbound, "svc-\(i)") }
+        #expect(peers.peers == PeerMetrics.maxPeers + 1)
         #expect(peers.series(.outbound, "another").key.peer == "other")
+        // Each direction has its own share: a flood of destination names leaves the callers' series alone.
+        #expect(peers.series(.inbound, "frontend").key.peer == "frontend")
     }
 
     @Test func telemetryFlags() throws {

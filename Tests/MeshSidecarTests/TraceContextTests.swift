@@ -1,3 +1,4 @@
+import MeshCore
 import NIOHTTP1
 import Testing
 
@@ -36,7 +37,7 @@ struct TraceContextTests {
         #expect(TraceHeaders.extract(headers) == .malformed(.w3c))
         // What goes on replaces it, and drops the tracestate that came with it.
         let fresh = TraceContext.root(sampled: false)
-        TraceHeaders.write(fresh, into: &headers, clearing: .malformed(.w3c))
+        TraceHeaders.write(fresh, into: &headers)
         #expect(headers["traceparent"] == [fresh.traceparent])
         #expect(!headers.contains(name: "tracestate"))
     }
@@ -51,7 +52,7 @@ struct TraceContextTests {
         }
         #expect(context.traceState == "a=1,b=2")
         var next = headers
-        TraceHeaders.write(context.child(), into: &next, clearing: .parent(context, .w3c))
+        TraceHeaders.write(context.child(), into: &next)
         #expect(next["tracestate"] == ["a=1,b=2"])
         let tooLong = HTTPHeaders([
             ("traceparent", "00-\(trace)-\(parent)-01"), ("tracestate", String(repeating: "a", count: 600)),
@@ -79,6 +80,16 @@ struct TraceContextTests {
         #expect(TraceHeaders.extract(HTTPHeaders([("b3", "1")])) == .decision(sampled: true))
         #expect(TraceHeaders.extract(HTTPHeaders([("b3", "0")])) == .decision(sampled: false))
         #expect(TraceHeaders.extract(HTTPHeaders([("x-b3-flags", "1")])) == .decision(sampled: true))
+        // Without a sampling flag B3 defers the decision: the IDs are kept, the ratio decides.
+        guard case .deferred(let deferred) = TraceHeaders.extract(HTTPHeaders([("b3", "\(trace)-\(parent)")])) else {
+            Issue.record("not deferred")
+            return
+        }
+        #expect(deferred.traceIDHex == trace)
+        let head = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders([("b3", "\(trace)-\(parent)")]))
+        #expect(!HopTrace(head, direction: .outbound, name: "x", ratio: 0, export: nil).hop.sampled)
+        #expect(HopTrace(head, direction: .outbound, name: "x", ratio: 1, export: nil).hop.traceIDHex == trace)
         for bad in ["\(trace)", "\(trace)-xyz-1", "\(trace)-\(parent)-2", "a-b-c-d-e", "zz"] {
             #expect(TraceHeaders.extract(HTTPHeaders([("b3", bad)])) == .malformed(.b3), "\(bad)")
         }
@@ -91,8 +102,13 @@ struct TraceContextTests {
         }
         var headers = HTTPHeaders([("X-B3-TraceId", trace), ("X-B3-SpanId", parent), ("x-b3-sampled", "1")])
         let incoming = TraceHeaders.extract(headers)
-        TraceHeaders.write(context, into: &headers, clearing: incoming)
+        guard case .parent(let converted, .b3) = incoming else { return }
+        TraceHeaders.write(converted, into: &headers)
         #expect(headers.map(\.name) == ["traceparent"])
+        // A tracestate without a traceparent belongs to no trace we continue: it does not go on.
+        var orphan = HTTPHeaders([("tracestate", "congo=t61rc"), ("B3", "1")])
+        TraceHeaders.write(.root(sampled: false), into: &orphan)
+        #expect(orphan.map(\.name) == ["traceparent"])
     }
 
     @Test func sampling() {
@@ -121,7 +137,10 @@ struct TraceContextTests {
             head([("traceparent", "00-\(trace)-\(parent)-00")]), direction: .outbound, name: "x", ratio: 0, export: nil)
         #expect(hop.hop.traceIDHex == trace && hop.hop.spanIDHex != parent)
         var out = head([("traceparent", "00-\(trace)-\(parent)-00")])
-        hop.prepareTry(&out, endpoint: nil, export: nil)
+        let started = hop.startTry(
+            endpoint: EndpointTarget(address: HostPort(host: "127.0.0.1", port: 1), identity: nil), export: nil)
+        #expect(!started, "no attempt span without an exporter")
+        hop.inject(into: &out)
         #expect(out.headers["traceparent"] == [hop.hop.traceparent])
     }
 }

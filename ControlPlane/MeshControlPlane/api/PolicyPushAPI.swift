@@ -138,9 +138,10 @@ private final class ReaderBox<Iterator: AsyncIteratorProtocol>: @unchecked Senda
 /// The versions sent on one stream: an ACK may only name one of them.
 private actor SentVersions {
     private var versions: [UInt64: ContinuousClock.Instant] = [:]
-    func insert(_ v: UInt64) { versions[v] = versions[v] ?? .now }
+    /// `v` was sent (again, when the sidecar's destinations changed: its ACK is timed from the last send).
+    func insert(_ v: UInt64) { versions[v] = .now }
     func contains(_ v: UInt64) -> Bool { versions[v] != nil }
-    /// When `v` was first sent on this stream.
+    /// When `v` was last sent on this stream.
     func sentAt(_ v: UInt64) -> ContinuousClock.Instant? { versions[v] }
 }
 

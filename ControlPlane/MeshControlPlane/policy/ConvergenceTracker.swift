@@ -26,13 +26,16 @@ actor ConvergenceTracker {
     private var nextID = 0
     /// Versions pushed and not yet settled everywhere, with their first push (for the convergence time).
     private var unsettled: [UInt64: ContinuousClock.Instant] = [:]
+    /// The newest version that has settled: pushing it (or an older one) again (a reconnect, a sidecar's new
+    /// destinations) starts no new convergence.
+    private var settledUpTo: UInt64 = 0
     let metrics: ControlPlaneMetrics?
 
     init(metrics: ControlPlaneMetrics? = nil) { self.metrics = metrics }
 
     /// A version went out on some stream (the first push starts its convergence clock).
     func pushed(_ version: UInt64) {
-        if unsettled[version] == nil { unsettled[version] = .now }
+        if version > settledUpTo, unsettled[version] == nil { unsettled[version] = .now }
     }
 
     /// Records the convergence time of every pushed version that no connected sidecar is still working on.
@@ -40,6 +43,7 @@ actor ConvergenceTracker {
         for (version, first) in unsettled
         where !sidecars.values.contains(where: { $0.applied < version && $0.rejected < version }) {
             unsettled[version] = nil
+            settledUpTo = max(settledUpTo, version)
             metrics?.convergenceSeconds.record(ContinuousClock.now - first)
         }
     }

@@ -1,11 +1,12 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
+import Synchronization
 
 /// The golden metrics per direction and peer service: requests by status class, latency, sidecar-made errors
 /// by cause, retries and budget exhaustion. Series are made on a peer's first exchange and dropped after
-/// `idleAfter` without one (a service that went away stops being exported); at most `maxPeers` peers are kept
-/// per direction, the rest count as `other`, so a flood of names cannot grow the registry.
+/// `idleAfter` without one and with no relay open (a service that went away stops being exported); at most
+/// `maxPeers` peers are kept per direction, the rest count as `other`, so a flood of names cannot grow the registry.
 final class PeerMetrics: Sendable {
     static let idleAfter = TimeAmount.minutes(10)
     static let maxPeers = 500
@@ -23,7 +24,14 @@ final class PeerMetrics: Sendable {
         let retries: Counter
         let budgetExhausted: Counter
         let lazy: NIOLockedValueBox<[String: Counter]>
-        let lastUsed: NIOLockedValueBox<NIODeadline>
+        /// Guarded by the table's lock.
+        fileprivate(set) var lastUsed: NIODeadline {
+            get { used.withLock { $0 } }
+            set { used.withLock { $0 = newValue } }
+        }
+        private let used: Mutex<NIODeadline>
+        /// Open TCP relays counting into this series: it is not dropped while there are any.
+        let relays = Atomic<Int>(0)
 
         init(_ registry: PrometheusCollectorRegistry, _ key: Key, buckets: [Duration], now: NIODeadline) {
             self.key = key
@@ -42,7 +50,7 @@ final class PeerMetrics: Sendable {
                 name: "mesh_retry_budget_exhausted_total", labels: labels,
                 help: "Retries the destination's retry budget refused")
             lazy = NIOLockedValueBox([:])
-            lastUsed = NIOLockedValueBox(now)
+            used = Mutex(now)
         }
 
         func unregister(from registry: PrometheusCollectorRegistry) {
@@ -65,19 +73,23 @@ final class PeerMetrics: Sendable {
 
     /// The series of `peer` in `direction`, made if new; marked used now.
     func series(_ direction: Direction, _ peer: String, at now: NIODeadline = .now()) -> Series {
-        let series = table.withLockedValue { table -> Series in
-            if let found = table[Key(direction: direction, peer: peer)] { return found }
+        table.withLockedValue { table -> Series in
+            if let found = table[Key(direction: direction, peer: peer)] {
+                found.lastUsed = now
+                return found
+            }
             var key = Key(direction: direction, peer: peer)
-            if table.count >= Self.maxPeers * Direction.allCases.count {
+            if table.keys.count(where: { $0.direction == direction }) >= Self.maxPeers {
                 key = Key(direction: direction, peer: "other")
-                if let other = table[key] { return other }
+                if let other = table[key] {
+                    other.lastUsed = now
+                    return other
+                }
             }
             let made = Series(registry, key, buckets: buckets, now: now)
             table[key] = made
             return made
         }
-        series.lastUsed.withLockedValue { $0 = now }
-        return series
     }
 
     /// A sidecar-made error of `cause` (an `x-mesh-error` value) against the peer.
@@ -94,7 +106,7 @@ final class PeerMetrics: Sendable {
             .increment()
     }
 
-    /// The byte counters of a TCP relay with the peer: received from the connection's far end, sent to it.
+    /// The byte counters of a TCP relay with the peer: received from the peer, sent to it.
     func tcpBytes(_ series: Series) -> (received: Counter, sent: Counter) {
         let help =
             "Bytes relayed over TCP connections, by direction, peer service and flow (received from, sent to the peer)"
@@ -128,7 +140,9 @@ final class PeerMetrics: Sendable {
     @discardableResult
     func dropIdle(at now: NIODeadline = .now(), idleAfter: TimeAmount = PeerMetrics.idleAfter) -> Int {
         let idle = table.withLockedValue { table -> [Series] in
-            let keys = table.filter { $0.value.lastUsed.withLockedValue { $0 } < now - idleAfter }.map(\.key)
+            let keys = table.filter {
+                $0.value.lastUsed < now - idleAfter && $0.value.relays.load(ordering: .relaxed) == 0
+            }.map(\.key)
             return keys.compactMap { table.removeValue(forKey: $0) }
         }
         for series in idle { series.unregister(from: registry) }

@@ -9,6 +9,8 @@ struct TraceMetrics: Sendable {
     /// Spans swift-otel could not deliver (queue full, export failed), and failed export calls.
     let dropped: Counter
     let failedExports: Counter
+    /// Access-log lines dropped because the output (stdout, journald) could not keep up.
+    let accessLinesDropped: Counter
 
     init(_ registry: PrometheusCollectorRegistry) {
         malformed = Dictionary(
@@ -25,6 +27,9 @@ struct TraceMetrics: Sendable {
         dropped = registry.makeCounter(
             name: "mesh_trace_spans_dropped_total",
             help: "Spans lost before the collector had them: the export queue was full or an export failed")
+        accessLinesDropped = registry.makeCounter(
+            name: "mesh_access_log_dropped_total",
+            help: "Access-log lines dropped because stdout or journald could not keep up (4 MiB kept at most)")
         failedExports = registry.makeCounter(
             name: "mesh_trace_exports_failed_total", help: "Span batches the OTLP exporter could not deliver")
     }

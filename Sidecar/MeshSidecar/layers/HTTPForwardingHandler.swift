@@ -174,6 +174,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
                 }
             }
         case .acquire(let endpoint, let upgrade, let fresh, let step):
+            if hop != nil { telemetry.startTry(&hop!, endpoint: endpoint) }
             acquire(endpoint, upgrade: upgrade, fresh: fresh, step: step)
         case .retry(let finish):
             settle(finish)
@@ -192,7 +193,7 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
             }
         case .sendFirst(var head, let parts):
             guard let lease else { preconditionFailure("sendFirst without a lease") }
-            if hop != nil { telemetry.prepareTry(&hop!, &head, endpoint: lease.target) }
+            hop?.inject(into: &head)
             lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
             for part in parts { lease.channel.write(part, promise: nil) }
             lease.channel.flush()
@@ -227,7 +228,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
                 "request failed",
                 metadata: [
                     "cause": "\(response.head.headers.first(name: "x-mesh-error") ?? "")",
-                    "detail": "\(response.detail)",
+                    "detail": "\(response.detail)", "trace_id": "\(hop?.hop.traceIDHex ?? "")",
+                    "span_id": "\(hop?.hop.spanIDHex ?? "")",
                 ])
             settle(finish)
             context.write(wrapOutboundOut(.head(response.head)), promise: nil)

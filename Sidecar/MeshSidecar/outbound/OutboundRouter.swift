@@ -131,8 +131,8 @@ struct OutboundRouter: RequestRouter {
         return .ready(routed)
     }
 
-    /// The destination: the routed service, or (routing failed) the one the request named, unless it named no
-    /// service the control plane knows (then `unknown`: a typo must not become a series).
+    /// The destination: the routed service, or (routing failed) the one the request named if discovery knows it
+    /// (else `unknown`: a typo, a flood of made-up names or a slow control plane must not become series).
     func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
         if let balancer = routed?.balancer {
             let service = balancer.service.value
@@ -143,7 +143,8 @@ struct OutboundRouter: RequestRouter {
         }
         guard var head, cause != ProxyError.Cause.unknownService.rawValue,
             cause != ProxyError.Cause.invalidAuthority.rawValue,
-            let target = try? LogicalTarget.route(&head, fixedService: fixedService)
+            let target = try? LogicalTarget.route(&head, fixedService: fixedService),
+            cache.snapshot(target.service)?.known == true
         else { return (.unknown, "unknown") }
         return (PeerLabels(service: target.service.value, identity: nil), target.service.value)
     }

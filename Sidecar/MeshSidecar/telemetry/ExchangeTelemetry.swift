@@ -33,9 +33,9 @@ final class ExchangeTelemetry: Sendable {
         return hop
     }
 
-    /// A try is about to go: its head carries the hop's (or its attempt span's) context.
-    func prepareTry(_ hop: inout HopTrace, _ head: inout HTTPRequestHead, endpoint: EndpointTarget?) {
-        if hop.prepareTry(&head, endpoint: endpoint, export: export) { metrics.tracing.spans.increment() }
+    /// A try begins: an attempt span on the caller's side of a sampled hop.
+    func startTry(_ hop: inout HopTrace, endpoint: EndpointTarget) {
+        if hop.startTry(endpoint: endpoint, export: export) { metrics.tracing.spans.increment() }
     }
 
     /// The exchange ended.

@@ -30,42 +30,50 @@ struct HopTrace {
             sampled = context.sampled
         case .decision(let decided):
             sampled = decided
+        case .deferred(let context):
+            parent = context
+            sampled = Self.draw(ratio)
         case .none, .malformed:
-            sampled = ratio >= 1 || (ratio > 0 && Double(TraceIDs.next() >> 11) < ratio * Double(1 << 53))
+            sampled = Self.draw(ratio)
         }
+        parent?.sampled = sampled
         if sampled, let export {
             let (span, context) = export.startSpan(
                 name(), kind: direction == .outbound ? .client : .server, parent: parent)
             self.span = span
             hop = context
         } else {
-            var own = parent?.child() ?? .root(sampled: sampled)
-            own.sampled = sampled
-            hop = own
+            hop = parent?.child() ?? .root(sampled: sampled)
         }
         next = hop
     }
 
-    /// The head of the next try, carrying this hop's context (or, sampled on the caller's side, a new attempt
-    /// span's: one child span per try, so the callee's server span hangs under the try that reached it).
-    /// Whether it started an attempt span.
+    /// A new trace's sampling decision at `ratio`.
+    static func draw(_ ratio: Double) -> Bool {
+        ratio >= 1 || (ratio > 0 && Double(TraceIDs.next() >> 11) < ratio * Double(1 << 53))
+    }
+
+    /// A try begins (an endpoint was picked for it): on the caller's side of a sampled hop it gets a span of its
+    /// own, a child of the hop's, so a try that never reached a connection (refused, timed out) is in the trace
+    /// too. Whether it started one.
     @discardableResult
-    mutating func prepareTry(_ head: inout HTTPRequestHead, endpoint: EndpointTarget?, export: SpanExport?) -> Bool {
+    mutating func startTry(endpoint: EndpointTarget, export: SpanExport?) -> Bool {
         tries += 1
-        var started = false
-        if span != nil, let export, endpoint?.identity != nil {
-            endAttempt(result: .neutral)
-            let (attempt, context) = export.startSpan("attempt \(tries)", kind: .client, parent: hop)
-            var attributes = SpanAttributes()
-            attributes.set("mesh.attempt", value: .int64(Int64(tries)))
-            if let endpoint { attributes.set("server.address", value: .string("\(endpoint.address)")) }
-            attempt.attributes = attributes
-            attemptSpan = attempt
-            next = context
-            started = true
-        }
-        TraceHeaders.write(next, into: &head.headers, clearing: incoming)
-        return started
+        guard span != nil, let export, endpoint.identity != nil else { return false }
+        endAttempt(result: .neutral)
+        let (attempt, context) = export.startSpan("attempt \(tries)", kind: .client, parent: hop)
+        var attributes = SpanAttributes()
+        attributes.set("mesh.attempt", value: .int64(Int64(tries)))
+        attributes.set("server.address", value: .string("\(endpoint.address)"))
+        attempt.attributes = attributes
+        attemptSpan = attempt
+        next = context
+        return true
+    }
+
+    /// The head of the try about to go carries the hop's context, or its attempt span's.
+    func inject(into head: inout HTTPRequestHead) {
+        TraceHeaders.write(next, into: &head.headers)
     }
 
     /// The current try ended (as its balancer counts it).

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import OTel
 import ServiceLifecycle
@@ -32,10 +33,26 @@ final class SpanExport: Sendable {
         config.traces.batchSpanProcessor.exportTimeout = .seconds(10)
         config.diagnosticLogger = .custom(Logger(label: "otel") { _ in losses.handler(forwardingTo: logger) })
         config.diagnosticLogLevel = .warning
+        // swift-otel lets OTEL_* variables override the configuration given in code. The sidecar's flags decide
+        // these (a propagator other than W3C, another sampler or endpoint, a lower log level would break
+        // propagation, parent-based sampling or the dropped-span count; OTEL_PROPAGATORS=baggage even stops the
+        // process), so they are pinned here; the batch processor's OTEL_BSP_* tuning still applies.
+        Self.pin([
+            "OTEL_PROPAGATORS": "tracecontext", "OTEL_TRACES_SAMPLER": "always_on", "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": serviceName, "OTEL_LOG_LEVEL": "warning", "OTEL_SDK_DISABLED": "false",
+            "OTEL_TRACES_SAMPLER_ARG": nil,
+        ])
         let backend = try OTel.makeTracingBackend(configuration: config)
         service = backend.service
         start = Self.starter(backend.factory)
         self.losses = losses
+    }
+
+    private static func pin(_ variables: [String: String?]) {
+        for (name, value) in variables {
+            if let value { setenv(name, value, 1) } else { unsetenv(name) }
+        }
     }
 
     func startSpan(_ name: String, kind: SpanKind, parent: TraceContext?) -> (any Span, TraceContext) {
@@ -53,9 +70,10 @@ final class SpanExport: Sendable {
             let span = tracer.startSpan(name, context: context, ofKind: kind)
             var carrier = InjectedContext()
             tracer.inject(span.context, into: &carrier, using: ContextInjector())
+            // Always there (the W3C propagator is pinned); were it not, the hop would still continue its parent.
             var own =
                 carrier.traceparent.flatMap(TraceHeaders.parseTraceparent)
-                ?? TraceContext.root(sampled: true)
+                ?? parent?.child() ?? TraceContext.root(sampled: true)
             own.traceState = parent?.traceState
             return (span, own)
         }

@@ -20,6 +20,8 @@ enum TraceHeaders {
         case none
         /// A parent to continue, and the format it came in.
         case parent(TraceContext, Format)
+        /// B3 IDs without a sampling flag (B3's "deferred"): the trace is continued, sampling decided here.
+        case deferred(TraceContext)
         /// A header that claims trace context but cannot be read: counted, and a new trace starts.
         case malformed(Format)
         /// B3's sampling-only form (`b3: 0|1|d`, `X-B3-Sampled` alone): no parent, but the caller's decision.
@@ -45,17 +47,34 @@ enum TraceHeaders {
         return .none
     }
 
-    /// Writes `context` for the next hop, removing what the request carried (B3 headers, the old `tracestate`).
-    static func write(_ context: TraceContext, into headers: inout HTTPHeaders, clearing incoming: Incoming) {
-        switch incoming {
-        case .none: break
-        case .parent(_, .w3c), .malformed(.w3c):
+    /// Writes `context` for the next hop: every trace header the request carried goes (a `tracestate` belongs to
+    /// the trace it came with, which `context.traceState` already carries when it is continued; B3 is converted).
+    static func write(_ context: TraceContext, into headers: inout HTTPHeaders) {
+        // One pass, without allocating, to see whether there is anything to remove (usually there is not).
+        let stale = headers.contains { isIncomingTraceHeader($0.name) }
+        if stale {
             headers.remove(name: tracestate)
-        case .parent(_, .b3), .malformed(.b3), .decision:
             for name in b3Names { headers.remove(name: name) }
         }
         headers.replaceOrAdd(name: traceparent, value: context.traceparent)
         if let state = context.traceState { headers.add(name: tracestate, value: state) }
+    }
+
+    /// `tracestate`, `b3` or `x-b3-…`, in any case.
+    static func isIncomingTraceHeader(_ name: String) -> Bool {
+        let bytes = name.utf8
+        func starts(with prefix: StaticString) -> Bool {
+            guard bytes.count >= prefix.utf8CodeUnitCount else { return false }
+            return zip(bytes, UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)).allSatisfy
+            {
+                ($0 | 0x20) == $1
+            }
+        }
+        switch bytes.count {
+        case 2: return starts(with: "b3")
+        case 10: return starts(with: "tracestate")
+        default: return bytes.count > 5 && starts(with: "x-b3-")
+        }
     }
 
     // MARK: W3C
@@ -92,13 +111,13 @@ enum TraceHeaders {
         guard fields.count <= 4, let (high, low) = b3TraceID(fields[0]), let span = b3SpanID(fields[1]) else {
             return .malformed(.b3)
         }
-        var sampled = true
-        if fields.count >= 3 {
-            guard let s = b3Sampled(fields[2]) else { return .malformed(.b3) }
-            sampled = s
-        }
         if fields.count == 4, b3SpanID(fields[3]) == nil { return .malformed(.b3) }
-        return .parent(TraceContext(traceHigh: high, traceLow: low, spanID: span, sampled: sampled), .b3)
+        let context = TraceContext(traceHigh: high, traceLow: low, spanID: span, sampled: false)
+        guard fields.count >= 3 else { return .deferred(context) }
+        guard let sampled = b3Sampled(fields[2]) else { return .malformed(.b3) }
+        var decided = context
+        decided.sampled = sampled
+        return .parent(decided, .b3)
     }
 
     static func parseB3Multi(_ headers: HTTPHeaders) -> Incoming {
@@ -115,7 +134,8 @@ enum TraceHeaders {
         if trace == nil, span == nil, let sampled { return .decision(sampled: sampled) }
         guard let trace, let span, let (high, low) = b3TraceID(Substring(trace)), let id = b3SpanID(Substring(span))
         else { return .malformed(.b3) }
-        return .parent(TraceContext(traceHigh: high, traceLow: low, spanID: id, sampled: sampled ?? true), .b3)
+        let context = TraceContext(traceHigh: high, traceLow: low, spanID: id, sampled: sampled ?? false)
+        return sampled == nil ? .deferred(context) : .parent(context, .b3)
     }
 
     /// 16 or 32 hex digits (a 64-bit ID is the low half); B3 allows upper case.

@@ -78,10 +78,14 @@ final class TCPRelayHandler: ChannelDuplexHandler, RemovableChannelHandler, @unc
             if let counting {
                 let series = counting.metrics.series(counting.direction, counting.peer(context.channel))
                 counting.metrics.tcpOpened(series)
-                // What the held bytes were, and from here on every byte either way.
+                // This connection is the peer's inbound (what it carries comes from the peer) and the app's outbound
+                // (what it carries goes to the peer). The bytes held until now, then every byte either way.
                 let bytes = counting.metrics.tcpBytes(series)
-                bytes.received.increment(by: Int64(held.reduce(0) { $0 + $1.readableBytes }))
-                try context.pipeline.syncOperations.addHandler(ByteCounter(bytes), position: .before(local))
+                let (read, written) =
+                    counting.direction == .inbound ? (bytes.received, bytes.sent) : (bytes.sent, bytes.received)
+                read.increment(by: Int64(held.reduce(0) { $0 + $1.readableBytes }))
+                try context.pipeline.syncOperations.addHandler(
+                    ByteCounter(read: read, written: written, series: series), position: .before(local))
             }
         } catch {
             upstream.close(promise: nil)
