@@ -13,7 +13,7 @@ struct TCPTests {
         let echo = try mesh.sidecar("echo", app: echoApp, extra: ["--protocol", "tcp"])
         let ordersApp = try mesh.p.startApp("orders", log: "orders-app.log")
         _ = try mesh.sidecar("orders", app: ordersApp)
-        let binds = try mesh.caller(binding: ["echo", "orders"]).binds
+        let (caller, binds) = try mesh.caller(binding: ["echo", "orders"])
         let (echoBind, ordersBind) = (binds["echo"]!, binds["orders"]!)
 
         // 1 MiB of random bytes out and back, compared byte for byte.
@@ -33,6 +33,19 @@ struct TCPTests {
             """
         let r = try mesh.p.run("/usr/bin/python3", ["-c", client, echoBind], timeout: 30)
         #expect(r.output.contains("echo ok"), "\(r.output)")
+        // Counted per peer, both ends: one connection, the MiB each way (the caller sent it to echo; echo's
+        // sidecar received it from the caller).
+        let mib = Double(1 << 20)
+        #expect(try mesh.metric(caller, #"mesh_tcp_connections_total{direction="outbound",peer_service="echo"}"#) == 1)
+        #expect(
+            try mesh.metric(caller, #"mesh_tcp_bytes_total{direction="outbound",peer_service="echo",flow="sent"}"#)
+                == mib)
+        #expect(
+            try mesh.metric(caller, #"mesh_tcp_bytes_total{direction="outbound",peer_service="echo",flow="received"}"#)
+                == mib)
+        #expect(
+            try mesh.metric(echo, #"mesh_tcp_bytes_total{direction="inbound",peer_service="caller",flow="received"}"#)
+                == mib)
 
         // The bind to an HTTP service is still HTTP.
         let http = try mesh.p.run("/usr/bin/curl", ["-s", "-i", "--max-time", "10", "http://\(ordersBind)/orders"])
