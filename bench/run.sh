@@ -101,10 +101,10 @@ start_meshwork() { # TAG [caller's --policy FILE] -> PAIR_SRV PAIR_CLI PAIR_URL 
   local in bind; in=$(port); bind=$(port)
   $WRAP_SERVER "$SIDECAR" --service orders --cert "$RUN/orders.pem" --key "$RUN/orders.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:${PAIR_APP:-$APP} --inbound 127.0.0.1:$in --outbound 127.0.0.1:0 --admin 127.0.0.1:0 --log-level warning \
-    --drain-timeout 2s ${SERVER_POLICY:+--policy "$SERVER_POLICY"} $PAIR_FLAGS >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
+    --drain-timeout 2s ${SERVER_POLICY:+--policy "$SERVER_POLICY"} ${PAIR_FLAGS:-} >"$RUN/$1-orders.log" 2>&1 & PAIR_SRV=$!; PIDS+=($PAIR_SRV)
   $WRAP_CALLER "$SIDECAR" --service frontend --cert "$RUN/frontend.pem" --key "$RUN/frontend.key" --bundle "$RUN/bundle.pem" \
     --app 127.0.0.1:1 --inbound 127.0.0.1:0 --outbound 127.0.0.1:0 --admin 127.0.0.1:${PAIR_CLI_ADMIN:-0} --log-level warning \
-    --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind ${2:+--policy "$2"} $PAIR_FLAGS >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
+    --drain-timeout 2s --endpoint orders=127.0.0.1:$in --upstream orders=127.0.0.1:$bind ${2:+--policy "$2"} ${PAIR_FLAGS:-} >"$RUN/$1-frontend.log" 2>&1 & PAIR_CLI=$!; PIDS+=($PAIR_CLI)
   wait_port $in 600; wait_port $bind 600
   PAIR_URL=127.0.0.1:$bind; PAIR_H2=127.0.0.1:$bind
 }
