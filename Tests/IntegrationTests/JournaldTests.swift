@@ -6,6 +6,24 @@ import Testing
 @Suite(.serialized) struct JournaldTests {
     static let socket = "/run/systemd/journal/socket"
 
+    /// A backend and its sidecar (a service of a name of its own) logging with `--log-target journald` and the
+    /// access log on; returns the service name.
+    static func journaldSidecar(_ mesh: Mesh) throws -> String {
+        let service = "journal\(Int.random(in: 1000...9999))"
+        let (app, _) = try mesh.p.startPythonServer(
+            "\(MeshProcesses.fixtures)/misbehaving_backend.py", ["--name", "b1"], log: "b1.log")
+        let tokenFile = "\(mesh.p.dir)/\(service).token"
+        try MeshProcesses.writeSecret(try mesh.token(service), to: tokenFile)
+        _ = try mesh.p.start(
+            "mesh-sidecar",
+            [
+                "--service", service, "--control", mesh.control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
+                "--data-dir", "\(mesh.p.dir)/\(service)-data", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
+                "--log-target", "journald", "--access-log", "on",
+            ], log: "\(service)-sidecar.log")
+        return service
+    }
+
     /// Without a journal, the same path through libsystemd to a stand-in that reads journald's native protocol
     /// on its socket (created for the test and removed after it).
     @Test(
@@ -27,19 +45,8 @@ import Testing
         let (_, journal) = try mesh.p.startPythonServer(
             "\(MeshProcesses.fixtures)/fake_journal.py", [Self.socket, out], log: "fake-journal.log")
         defer { kill(journal.processIdentifier, SIGKILL) }
-        let service = "journal\(Int.random(in: 1000...9999))"
         // The sidecar logs only to the journal, so it is started here and its addresses read from there.
-        let (app, _) = try mesh.p.startPythonServer(
-            "\(MeshProcesses.fixtures)/misbehaving_backend.py", ["--name", "b1"], log: "b1.log")
-        let tokenFile = "\(mesh.p.dir)/\(service).token"
-        try MeshProcesses.writeSecret(try mesh.token(service), to: tokenFile)
-        _ = try mesh.p.start(
-            "mesh-sidecar",
-            [
-                "--service", service, "--control", mesh.control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
-                "--data-dir", "\(mesh.p.dir)/\(service)-data", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
-                "--log-target", "journald", "--access-log", "on",
-            ], log: "\(service)-sidecar.log")
+        let service = try Self.journaldSidecar(mesh)
         func entries(until found: ([String: Any]) -> Bool) -> [[String: Any]] {
             var entries: [[String: Any]] = []
             let deadline = Date().addingTimeInterval(15)
@@ -84,18 +91,7 @@ import Testing
     func aSidecarsLinesReachTheJournalWithStructuredFields() throws {
         let mesh = try Mesh()
         defer { mesh.stop() }
-        let service = "journal\(Int.random(in: 1000...9999))"
-        let (app, _) = try mesh.p.startPythonServer(
-            "\(MeshProcesses.fixtures)/misbehaving_backend.py", ["--name", "b1"], log: "b1.log")
-        let tokenFile = "\(mesh.p.dir)/\(service).token"
-        try MeshProcesses.writeSecret(try mesh.token(service), to: tokenFile)
-        _ = try mesh.p.start(
-            "mesh-sidecar",
-            [
-                "--service", service, "--control", mesh.control, "--token-file", tokenFile, "--app", "127.0.0.1:\(app)",
-                "--data-dir", "\(mesh.p.dir)/\(service)-data", "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0",
-                "--log-target", "journald", "--access-log", "on",
-            ], log: "\(service)-sidecar.log")
+        let service = try Self.journaldSidecar(mesh)
         func entries(until found: ([String: Any]) -> Bool) throws -> [[String: Any]] {
             var entries: [[String: Any]] = []
             let deadline = Date().addingTimeInterval(15)

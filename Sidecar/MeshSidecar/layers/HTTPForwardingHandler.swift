@@ -66,6 +66,8 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// and keeping it would leak one per request.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        hop?.abandon()
+        hop = nil
         timer?.cancel()
         timer = nil
         stopWaiting()

@@ -76,6 +76,17 @@ struct HopTrace {
         TraceHeaders.write(next, into: &head.headers)
     }
 
+    /// The forwarder went away with the exchange unfinished (its stream or connection was torn down): open spans
+    /// are ended, so the tracer does not keep them.
+    mutating func abandon() {
+        endAttempt(result: .neutral)
+        guard let span else { return }
+        self.span = nil
+        span.attributes["mesh.error.cause"] = "downstream_closed"
+        span.setStatus(SpanStatus(code: .error, message: "the exchange ended without a response"))
+        span.end()
+    }
+
     /// The current try ended (as its balancer counts it).
     mutating func endAttempt(result: AttemptReport.Result) {
         guard let attempt = attemptSpan else { return }
