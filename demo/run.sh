@@ -88,6 +88,8 @@ printf 'apiVersion: meshwork.dev/v1\nkind: TrafficPolicy\nmetadata: {name: order
 echo "== a bad change is refused with positions, and nothing is stored:"
 "$BIN/meshctl" apply -f "$RUN/bad.yaml" 2>&1 || true
 "$BIN/meshctl" history
+# The frontend gets orders' TrafficPolicy with the slice for its destinations: wait until it runs it.
+for _ in $(seq 1 50); do curl -s "http://$FRONTEND_ADMIN/config" | grep -q 'TrafficPolicy/orders' && break; sleep 0.1; done
 echo "== the policy in force (policies/examples): orders' AuthorizationPolicy lets frontend only read orders,"
 echo "   its TrafficPolicy splits 90/10 between the stable and canary subsets (no canary instance runs: its weight"
 echo "   goes to stable) and sends x-canary: true to the canary (explicit: no endpoints → 503)"

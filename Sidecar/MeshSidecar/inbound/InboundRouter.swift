@@ -134,6 +134,6 @@ struct InboundRouter: RequestRouter {
 
     /// The caller, from its verified identity (read once per connection); the route is this service.
     func peer(of routed: RoutedRequest?, head: HTTPRequestHead?, cause: String?) -> (PeerLabels, route: String) {
-        (PeerLabels(service: peerService ?? "unknown", identity: peerIdentity), policy.snapshot.inbound.service.value)
+        (PeerLabels(service: peerService ?? "unknown", identity: peerIdentity), policy.service.value)
     }
 }

@@ -26,43 +26,46 @@ struct TraceContext: Equatable, Sendable {
         return next
     }
 
-    /// `00-<trace-id>-<parent-id>-<flags>`, lowercase.
+    /// `00-<trace-id>-<parent-id>-<flags>`, lowercase. Written straight into the string's storage (one
+    /// allocation: it is sent on every hop).
     var traceparent: String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(55)
-        bytes.append(contentsOf: [0x30, 0x30, 0x2D])  // "00-"
-        Self.appendHex(traceHigh, to: &bytes)
-        Self.appendHex(traceLow, to: &bytes)
-        bytes.append(0x2D)
-        Self.appendHex(spanID, to: &bytes)
-        bytes.append(contentsOf: [0x2D, 0x30, sampled ? 0x31 : 0x30])
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 55) { out in
+            out[0] = 0x30
+            out[1] = 0x30
+            out[2] = 0x2D
+            Self.writeHex(traceHigh, into: out, at: 3)
+            Self.writeHex(traceLow, into: out, at: 19)
+            out[35] = 0x2D
+            Self.writeHex(spanID, into: out, at: 36)
+            out[52] = 0x2D
+            out[53] = 0x30
+            out[54] = sampled ? 0x31 : 0x30
+            return 55
+        }
     }
 
     /// The trace ID as 32 lowercase hex digits (access logs, journald's `TRACE_ID=`).
     var traceIDHex: String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(32)
-        Self.appendHex(traceHigh, to: &bytes)
-        Self.appendHex(traceLow, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 32) { out in
+            Self.writeHex(traceHigh, into: out, at: 0)
+            Self.writeHex(traceLow, into: out, at: 16)
+            return 32
+        }
     }
 
     /// The span ID as 16 lowercase hex digits.
     var spanIDHex: String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(16)
-        Self.appendHex(spanID, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 16) { out in
+            Self.writeHex(spanID, into: out, at: 0)
+            return 16
+        }
     }
 
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    static func appendHex(_ value: UInt64, to bytes: inout [UInt8]) {
-        var shift = 60
-        while shift >= 0 {
-            bytes.append(digits[Int((value >> UInt64(shift)) & 0xF)])
-            shift -= 4
+    /// 16 lowercase hex digits of `value` at `offset`.
+    static func writeHex(_ value: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for i in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * i)) & 0xF
+            out[offset + i] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
         }
     }
 }
