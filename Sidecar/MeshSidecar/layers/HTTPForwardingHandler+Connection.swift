@@ -41,6 +41,14 @@ extension HTTPForwardingHandler {
         }
     }
 
+    /// Takes a retry from the destination's budget (the inbound side, toward its own app, has none).
+    func withdraw(at now: NIODeadline) -> Bool { routed?.balancer?.budget.withdraw(at: now) ?? true }
+
+    /// A failure of the route or the connection as the sidecar answers it.
+    static func proxyError(_ error: any Error) -> ProxyError {
+        error as? ProxyError ?? ProxyError(.connectFailed, "\(error)")
+    }
+
     /// A connection or stream for a try: at once from the pool, or later. A request that would wait in the
     /// endpoint's queue counts as pending for the destination's circuit breaker, and past `maxPendingRequests`
     /// it is refused at once instead.

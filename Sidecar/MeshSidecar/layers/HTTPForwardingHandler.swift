@@ -268,9 +268,6 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
-    /// Takes a retry from the destination's budget (the inbound side, toward its own app, has none).
-    func withdraw(at now: NIODeadline) -> Bool { routed?.balancer?.budget.withdraw(at: now) ?? true }
-
     private func write(_ part: HTTPServerResponsePart, closing: Bool, _ context: ChannelHandlerContext) {
         guard closing else {
             context.writeAndFlush(wrapOutboundOut(part), promise: nil)
@@ -296,9 +293,5 @@ final class HTTPForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
         readPending = false
         context.read()
-    }
-
-    static func proxyError(_ error: any Error) -> ProxyError {
-        error as? ProxyError ?? ProxyError(.connectFailed, "\(error)")
     }
 }
